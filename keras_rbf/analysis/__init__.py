@@ -1,0 +1,1 @@
+"""Analyses: clustering scores, gradient-masking checks, embeddings, Psi convergence."""

@@ -1,0 +1,41 @@
+"""Data sets, one module per data set: `keras_rbf.datasets.load(name, **kwargs)`.
+
+Each loader reads the data set's real on-disk format; a data set that is not on this
+machine raises `DatasetNotFoundError` saying where it looked and how to get it.
+Synthetic data sets carry "synth" in their names.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = ["load", "names", "DatasetNotFoundError"]
+
+# name -> "module:function"; each function takes keyword options of its own.
+LOADERS: dict[str, str] = {
+    "mnist": "keras_rbf.datasets.mnist:load",
+    "fashion_mnist": "keras_rbf.datasets.fashion_mnist:load",
+}
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The files of a data set are not where the loader looked."""
+
+
+def names() -> list[str]:
+    """Names accepted by `load`."""
+    return sorted(LOADERS)
+
+
+def load(name: str, **kwargs) -> Any:
+    """Loads data set `name`; see the data set's module for its options and return value.
+
+    Raises:
+        ValueError: unknown name (the message lists the known ones).
+        DatasetNotFoundError: the data set's files are not on this machine.
+    """
+    if name not in LOADERS:
+        raise ValueError(f"Unknown data set {name!r}. Known data sets: {', '.join(names())}")
+    module, _, func = LOADERS[name].partition(":")
+    return getattr(importlib.import_module(module), func)(**kwargs)

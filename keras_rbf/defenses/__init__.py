@@ -1,0 +1,1 @@
+"""Defenses compared against RBF blocks: feature squeezing, Gaussian augmentation, adversarial training."""

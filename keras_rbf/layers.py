@@ -1,0 +1,487 @@
+"""The paper's radial-basis mapping (Eq. 2-5) as a Keras 3 layer, and the Fig. 2 block.
+
+For an input feature vector ``f`` of size ``K`` (the last axis of any input of rank >= 2)
+and ``P`` centers ``c_k``::
+
+    Psi   = A A^T + epsilon I                      positive definite by construction
+    D_k   = (f - c_k)^T Psi^{-1} (f - c_k)          Eq. 3
+    phi_k = exp(-beta_k D_k)                        Eq. 2
+    g     = sum_k phi_k kernel[k] + bias            Eq. 4
+
+where ``A`` is the variable ``psi_factor``. The distances are computed without ever
+materializing an ``(N, P, K)`` tensor; see `squared_distances`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+__all__ = [
+    "RBFMapping",
+    "rbf_block",
+    "squared_distances",
+    "MinValue",
+    "PsiIdentity",
+    "live_fraction",
+]
+
+# An activation counts as "live" when it is neither ~0 nor ~1: outside this band the unit
+# passes (almost) no gradient or carries (almost) no information about the input.
+LIVE_BAND = (1e-3, 0.999)
+
+
+@keras.saving.register_keras_serializable(package="keras_rbf")
+class MinValue(keras.constraints.Constraint):
+    """Clips a weight from below, keeping it strictly positive for `min_value > 0`.
+
+    Keras ships `NonNeg` (which allows 0) but no strict lower bound; a width
+    ``beta_k = 0`` would turn an RBF unit into a constant, so this is written here.
+
+    Args:
+        min_value: the smallest value the weight may take.
+    """
+
+    def __init__(self, min_value: float = 1e-6):
+        self.min_value = float(min_value)
+
+    def __call__(self, w):
+        return ops.maximum(w, ops.cast(self.min_value, w.dtype))
+
+    def get_config(self) -> dict:
+        return {"min_value": self.min_value}
+
+
+@keras.saving.register_keras_serializable(package="keras_rbf")
+class PsiIdentity(keras.initializers.Initializer):
+    """Initializes the K x K factor ``A`` so that ``Psi = A A^T + epsilon I`` is exactly I.
+
+    ``A = sqrt(1 - epsilon) I``. With it, `learn_psi=False` means "Psi is the identity",
+    and a learned Psi starts from the Euclidean distance.
+
+    Args:
+        epsilon: the layer's `epsilon`; must lie in (0, 1).
+    """
+
+    def __init__(self, epsilon: float):
+        if not 0.0 < epsilon < 1.0:
+            raise ValueError(f"PsiIdentity needs 0 < epsilon < 1, got {epsilon}")
+        self.epsilon = float(epsilon)
+
+    def __call__(self, shape, dtype=None):
+        if len(shape) != 2 or shape[0] != shape[1]:
+            raise ValueError(f"PsiIdentity initializes a square matrix, got shape {shape}")
+        return ops.eye(shape[0], dtype=dtype) * math.sqrt(1.0 - self.epsilon)
+
+    def get_config(self) -> dict:
+        return {"epsilon": self.epsilon}
+
+
+def squared_distances(
+    features, centers, psi_factor, epsilon: float, method: str = "expanded"
+):
+    """Mahalanobis-like squared distances of Eq. 3 between feature vectors and centers.
+
+    Args:
+        features: `(N, K)` feature vectors `f`.
+        centers: `(P, K)` centers `c_k`.
+        psi_factor: `(K, K)` factor `A` of `Psi = A A^T + epsilon I`.
+        epsilon: positive ridge that keeps Psi positive definite.
+        method: "expanded" (default): with `Psi = L L^T` and `T = L^{-1}`,
+            `D = |f T^T|^2 - 2 (f T^T)(C T^T)^T + |C T^T|^2`, clamped at 0: one K x K
+            Cholesky factorization and triangular solve per call, one `(N, K) x (K, K + P)`
+            matmul, memory O(N (K + P)). "broadcast": the textbook formula on an explicit
+            `(N, P, K)` difference tensor; for tests and benchmarks only.
+
+    Returns:
+        `(N, P)` distances `D[n, k] >= 0`.
+    """
+    k = ops.shape(psi_factor)[0]
+    psi = ops.matmul(psi_factor, ops.transpose(psi_factor)) + epsilon * ops.eye(
+        k, dtype=psi_factor.dtype
+    )
+    if method == "broadcast":
+        diff = ops.expand_dims(features, 1) - ops.expand_dims(centers, 0)
+        psi_inv = ops.inv(psi)
+        return ops.sum(ops.matmul(diff, psi_inv) * diff, axis=-1)
+    if method != "expanded":
+        raise ValueError(f"method must be 'expanded' or 'broadcast', got {method!r}")
+    chol = ops.cholesky(psi)
+    transform = ops.solve_triangular(chol, ops.eye(k, dtype=chol.dtype), lower=True)
+    z_centers = ops.matmul(centers, ops.transpose(transform))  # (P, K)
+    # f T^T gives z; f T^T (C T^T)^T gives the cross term: one matmul yields both.
+    projection = ops.concatenate(
+        [ops.transpose(transform), ops.matmul(ops.transpose(transform), ops.transpose(z_centers))],
+        axis=1,
+    )  # (K, K + P)
+    projected = ops.matmul(features, projection)
+    z, cross = projected[:, :k], projected[:, k:]
+    dist = (
+        ops.sum(ops.square(z), axis=-1, keepdims=True)
+        - 2.0 * cross
+        + ops.expand_dims(ops.sum(ops.square(z_centers), axis=-1), 0)
+    )
+    # The expansion can go slightly negative by cancellation when f is close to a center.
+    return ops.maximum(dist, 0.0)
+
+
+def live_fraction(activations, band: tuple[float, float] = LIVE_BAND) -> float:
+    """Fraction of RBF activations `phi` strictly inside `band` (default (1e-3, 0.999)).
+
+    Args:
+        activations: array of activations `phi` of any shape.
+        band: (low, high) bounds of a live activation.
+
+    Returns:
+        A float in [0, 1]; 0 means the layer is dead (every unit saturated).
+    """
+    phi = np.asarray(activations)
+    return float(np.mean((phi > band[0]) & (phi < band[1])))
+
+
+@keras.saving.register_keras_serializable(package="keras_rbf")
+class RBFMapping(keras.layers.Layer):
+    """Radial-basis mapping of the last axis (Taghanaki et al., CVPR 2019, Eq. 2-5).
+
+    Each feature vector `f` (the last axis, size K) is mapped to
+    `g = sum_k exp(-beta_k (f - c_k)^T Psi^{-1} (f - c_k)) kernel[k] + bias` with
+    `Psi = psi_factor psi_factor^T + epsilon I`. Works on dense features `(B, K)`,
+    2D maps `(B, H, W, K)`, 3D maps `(B, D, H, W, K)` and any other rank >= 2.
+
+    Initialization rule: `psi_factor` starts at `sqrt(1 - epsilon) I` (so Psi = I),
+    `centers` are standard normal and `beta = 1 / (2 K)`. For standardized inputs
+    (zero mean, unit variance per channel) and standard-normal centers
+    `E[D] = 2 K`, so the initial activations sit around `exp(-1) ~ 0.37`: neither all ~0
+    nor all ~1. `adapt(features)` instead places the centers by k-means on data and sets
+    `beta = 1 / (2 median D)` from those data, which puts the median activation at
+    `exp(-1/2) ~ 0.61`.
+
+    Distances and exponentials are always computed in float32 (or float64 for a float64
+    layer), also under a mixed-precision policy: `exp(-beta D)` underflows quickly in
+    half precision. The output is cast to the layer's compute dtype.
+
+    Args:
+        units: output size (columns of `kernel`); defaults to the input size K.
+        num_centers: number of centers P; defaults to K.
+        epsilon: ridge added to `A A^T`, in (0, 1).
+        learn_psi: if False, `psi_factor` is not trained and Psi stays the identity.
+        learn_beta: if False, `beta` is not trained and stays at its initial value.
+        use_bias: whether to add `bias`.
+        centers_initializer, psi_factor_initializer, beta_initializer,
+        kernel_initializer, bias_initializer: initializers; `None` for
+            `psi_factor_initializer` / `beta_initializer` means the rule above.
+        centers_regularizer, psi_factor_regularizer, beta_regularizer,
+        kernel_regularizer, bias_regularizer: optional regularizers.
+        centers_constraint, psi_factor_constraint, kernel_constraint, bias_constraint:
+            optional constraints.
+        beta_constraint: defaults to `MinValue(1e-6)`, which keeps every width positive.
+        **kwargs: base `Layer` arguments (`name`, `dtype`, `trainable`, ...).
+
+    Input shape:
+        `(..., K)` with rank >= 2 and K known.
+
+    Output shape:
+        `(..., units)`.
+    """
+
+    def __init__(
+        self,
+        units: int | None = None,
+        num_centers: int | None = None,
+        epsilon: float = 1e-3,
+        learn_psi: bool = True,
+        learn_beta: bool = True,
+        use_bias: bool = True,
+        centers_initializer: Any = "random_normal",
+        psi_factor_initializer: Any = None,
+        beta_initializer: Any = None,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        centers_regularizer: Any = None,
+        psi_factor_regularizer: Any = None,
+        beta_regularizer: Any = None,
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        centers_constraint: Any = None,
+        psi_factor_constraint: Any = None,
+        beta_constraint: Any = "default",
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
+        **kwargs,
+    ):
+        kwargs.setdefault("autocast", False)  # variables stay float32; see call()
+        super().__init__(**kwargs)
+        for arg, value in (("units", units), ("num_centers", num_centers)):
+            if value is not None and (not isinstance(value, (int, np.integer)) or value <= 0):
+                raise ValueError(
+                    f"RBFMapping '{self.name}': `{arg}` must be a positive integer or None, "
+                    f"got {value!r}"
+                )
+        epsilon = float(epsilon)
+        if not 0.0 < epsilon < 1.0:
+            raise ValueError(
+                f"RBFMapping '{self.name}': `epsilon` must lie in (0, 1) so that Psi is "
+                f"positive definite and can start at the identity, got {epsilon}"
+            )
+        self.units = None if units is None else int(units)
+        self.num_centers = None if num_centers is None else int(num_centers)
+        self.epsilon = epsilon
+        self.learn_psi = bool(learn_psi)
+        self.learn_beta = bool(learn_beta)
+        self.use_bias = bool(use_bias)
+        self.centers_initializer = keras.initializers.get(centers_initializer)
+        self.psi_factor_initializer = (
+            PsiIdentity(epsilon)
+            if psi_factor_initializer is None
+            else keras.initializers.get(psi_factor_initializer)
+        )
+        self.beta_initializer = (
+            None if beta_initializer is None else keras.initializers.get(beta_initializer)
+        )
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.centers_regularizer = keras.regularizers.get(centers_regularizer)
+        self.psi_factor_regularizer = keras.regularizers.get(psi_factor_regularizer)
+        self.beta_regularizer = keras.regularizers.get(beta_regularizer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.centers_constraint = keras.constraints.get(centers_constraint)
+        self.psi_factor_constraint = keras.constraints.get(psi_factor_constraint)
+        self.beta_constraint = (
+            MinValue(1e-6) if beta_constraint == "default" else keras.constraints.get(beta_constraint)
+        )
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.input_spec = keras.layers.InputSpec(min_ndim=2)
+
+    def _math_dtype(self) -> str:
+        return "float64" if self.variable_dtype == "float64" else "float32"
+
+    def build(self, input_shape):
+        if len(input_shape) < 2:
+            raise ValueError(
+                f"RBFMapping '{self.name}' needs an input of rank >= 2 (batch, ..., channels), "
+                f"got shape {tuple(input_shape)}"
+            )
+        k = input_shape[-1]
+        if k is None:
+            raise ValueError(
+                f"RBFMapping '{self.name}' needs a known channel dimension (last axis), "
+                f"got shape {tuple(input_shape)}"
+            )
+        k = int(k)
+        self.input_dim = k
+        units = self.units or k
+        num_centers = self.num_centers or k
+        self.centers = self.add_weight(
+            name="centers",
+            shape=(num_centers, k),
+            initializer=self.centers_initializer,
+            regularizer=self.centers_regularizer,
+            constraint=self.centers_constraint,
+        )
+        self.psi_factor = self.add_weight(
+            name="psi_factor",
+            shape=(k, k),
+            initializer=self.psi_factor_initializer,
+            regularizer=self.psi_factor_regularizer,
+            constraint=self.psi_factor_constraint,
+            trainable=self.learn_psi,
+        )
+        self.beta = self.add_weight(
+            name="beta",
+            shape=(num_centers,),
+            initializer=self.beta_initializer
+            or keras.initializers.Constant(1.0 / (2.0 * k)),
+            regularizer=self.beta_regularizer,
+            constraint=self.beta_constraint,
+            trainable=self.learn_beta,
+        )
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(num_centers, units),
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        self.bias = (
+            self.add_weight(
+                name="bias",
+                shape=(units,),
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+            if self.use_bias
+            else None
+        )
+        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: k})
+
+    def _flat_activations(self, inputs):
+        """`(N, P)` distances and activations of the flattened input, in the math dtype."""
+        dtype = self._math_dtype()
+        dist = squared_distances(
+            ops.reshape(ops.cast(inputs, dtype), (-1, self.input_dim)),
+            ops.cast(self.centers, dtype),
+            ops.cast(self.psi_factor, dtype),
+            self.epsilon,
+        )
+        return dist, ops.exp(-ops.cast(self.beta, dtype) * dist)
+
+    @staticmethod
+    def _unflatten(flat, inputs):
+        return ops.reshape(flat, tuple(ops.shape(inputs)[:-1]) + (ops.shape(flat)[-1],))
+
+    def distances(self, inputs):
+        """Eq. 3 distances `D`, `(..., P)`, in float32 (float64 for a float64 layer)."""
+        return self._unflatten(self._flat_activations(inputs)[0], inputs)
+
+    def activations(self, inputs):
+        """Eq. 2 activations `phi = exp(-beta D)`, `(..., P)`, same dtype as `distances`."""
+        return self._unflatten(self._flat_activations(inputs)[1], inputs)
+
+    def call(self, inputs):
+        dtype = self._math_dtype()
+        _, phi = self._flat_activations(inputs)
+        outputs = ops.matmul(phi, ops.cast(self.kernel, dtype))
+        if self.bias is not None:
+            outputs = outputs + ops.cast(self.bias, dtype)
+        return ops.cast(self._unflatten(outputs, inputs), self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units or input_shape[-1],)
+
+    @property
+    def psi(self):
+        """The current `Psi = A A^T + epsilon I`, `(K, K)`."""
+        a = ops.convert_to_tensor(self.psi_factor)
+        return ops.matmul(a, ops.transpose(a)) + self.epsilon * ops.eye(
+            self.input_dim, dtype=a.dtype
+        )
+
+    def adapt(
+        self,
+        features,
+        max_samples: int = 20000,
+        seed: int = 0,
+        set_beta: bool = True,
+    ) -> "RBFMapping":
+        """Places the centers by k-means on data and sets widths from the same data.
+
+        Builds the layer if needed. Uses scikit-learn's `KMeans` on up to `max_samples`
+        feature vectors drawn without replacement, then, if `set_beta`, sets every
+        `beta_k = 1 / (2 median D)` with `D` the Eq. 3 distances (current Psi) between
+        the sample and the new centers, so the median activation is `exp(-1/2)`.
+
+        Args:
+            features: array `(..., K)` of the layer's inputs (e.g. a batch of feature maps).
+            max_samples: cap on the feature vectors used.
+            seed: seed of the subsample and of k-means.
+            set_beta: whether to also reset `beta`.
+
+        Returns:
+            The layer itself.
+        """
+        from sklearn.cluster import KMeans
+
+        features = np.asarray(features)
+        if features.ndim < 2:
+            raise ValueError(
+                f"RBFMapping '{self.name}'.adapt needs features of rank >= 2, "
+                f"got shape {features.shape}"
+            )
+        if not self.built:
+            self.build((None,) + features.shape[1:])
+        if features.shape[-1] != self.input_dim:
+            raise ValueError(
+                f"RBFMapping '{self.name}'.adapt: features have {features.shape[-1]} channels, "
+                f"the layer expects {self.input_dim}"
+            )
+        flat = features.reshape(-1, self.input_dim).astype("float64")
+        num_centers = self.centers.shape[0]
+        rng = np.random.RandomState(seed)
+        if len(flat) > max_samples:
+            flat = flat[rng.choice(len(flat), max_samples, replace=False)]
+        if len(flat) < num_centers:
+            raise ValueError(
+                f"RBFMapping '{self.name}'.adapt needs at least num_centers={num_centers} "
+                f"feature vectors, got {len(flat)}"
+            )
+        kmeans = KMeans(n_clusters=num_centers, n_init=1, random_state=seed).fit(flat)
+        self.centers.assign(kmeans.cluster_centers_.astype(self.centers.dtype))
+        if set_beta:
+            dist = ops.convert_to_numpy(
+                squared_distances(
+                    ops.convert_to_tensor(flat, "float32"),
+                    ops.convert_to_tensor(kmeans.cluster_centers_, "float32"),
+                    ops.cast(self.psi_factor, "float32"),
+                    self.epsilon,
+                )
+            )
+            median = float(np.median(dist))
+            beta = 1.0 / (2.0 * max(median, 1e-12))
+            self.beta.assign(np.full(num_centers, beta, dtype=self.beta.dtype))
+        return self
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.pop("autocast", None)
+        ser = keras.saving.serialize_keras_object
+        config.update(
+            {
+                "units": self.units,
+                "num_centers": self.num_centers,
+                "epsilon": self.epsilon,
+                "learn_psi": self.learn_psi,
+                "learn_beta": self.learn_beta,
+                "use_bias": self.use_bias,
+                "centers_initializer": ser(self.centers_initializer),
+                "psi_factor_initializer": ser(self.psi_factor_initializer),
+                "beta_initializer": ser(self.beta_initializer),
+                "kernel_initializer": ser(self.kernel_initializer),
+                "bias_initializer": ser(self.bias_initializer),
+                "centers_regularizer": ser(self.centers_regularizer),
+                "psi_factor_regularizer": ser(self.psi_factor_regularizer),
+                "beta_regularizer": ser(self.beta_regularizer),
+                "kernel_regularizer": ser(self.kernel_regularizer),
+                "bias_regularizer": ser(self.bias_regularizer),
+                "centers_constraint": ser(self.centers_constraint),
+                "psi_factor_constraint": ser(self.psi_factor_constraint),
+                "beta_constraint": ser(self.beta_constraint),
+                "kernel_constraint": ser(self.kernel_constraint),
+                "bias_constraint": ser(self.bias_constraint),
+            }
+        )
+        return config
+
+
+def rbf_block(x, normalize: bool = False, name: str | None = None, **rbf_kwargs):
+    """The paper's Fig. 2 block: `concatenate([x, RBFMapping(**rbf_kwargs)(x)])`.
+
+    Args:
+        x: a symbolic Keras tensor `(..., K)`.
+        normalize: if True, the RBF branch sees `LayerNormalization(x)` (per-vector zero
+            mean, unit variance, no learned scale) instead of `x`, while `x` itself is
+            concatenated unchanged. This keeps the distances on the scale the width rule
+            assumes however large the conv features grow in training; without it the RBF
+            units of deep blocks die (exp(-beta D) = 0 everywhere, see DESIGN.md).
+        name: base name; the layers are named `{name}_rbf`, `{name}_norm`, `{name}_concat`.
+        **rbf_kwargs: passed to `RBFMapping`.
+
+    Returns:
+        `(..., K + units)` tensor.
+    """
+    prefix = f"{name}_" if name else ""
+    branch = x
+    if normalize:
+        branch = keras.layers.LayerNormalization(
+            center=False, scale=False, name=f"{prefix}norm" if name else None
+        )(x)
+    mapped = RBFMapping(name=f"{prefix}rbf" if name else None, **rbf_kwargs)(branch)
+    return keras.layers.Concatenate(axis=-1, name=f"{prefix}concat" if name else None)(
+        [x, mapped]
+    )

@@ -1,0 +1,1 @@
+"""Training recipes: the loops behind `keras-rbf train` and the `training/` scripts."""
