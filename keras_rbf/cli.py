@@ -21,11 +21,14 @@ import sys
 REPRODUCERS: dict[str, str] = {
     "mnist": "keras_rbf.reports.classification:main",
     "fashion_mnist": "keras_rbf.reports.classification:main",
+    "synthlesion": "keras_rbf.reports.segmentation:main",
+    "isic2017": "keras_rbf.reports.segmentation:main",
 }
 
 # Zoo card "family" -> "module:function" taking (name, argv).
 TRAINERS: dict[str, str] = {
     "cnn": "keras_rbf.recipes.cnn:main",
+    "segmentation": "keras_rbf.recipes.segmentation:main",
 }
 
 COMMANDS: dict[str, str] = {

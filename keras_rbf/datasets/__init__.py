@@ -16,6 +16,8 @@ __all__ = ["load", "names", "DatasetNotFoundError"]
 LOADERS: dict[str, str] = {
     "mnist": "keras_rbf.datasets.mnist:load",
     "fashion_mnist": "keras_rbf.datasets.fashion_mnist:load",
+    "isic2017": "keras_rbf.datasets.isic2017:load",
+    "synthlesion": "keras_rbf.datasets.synthetic_lesions:load",
 }
 
 

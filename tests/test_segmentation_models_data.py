@@ -1,0 +1,187 @@
+"""U-Net / V-Net builders, the ISIC 2017 loader (on a fixture in the official layout),
+the synthetic lesion generator, adversarial training and the segmentation zoo cards."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_rbf import RBFMapping, zoo
+from keras_rbf.datasets import DatasetNotFoundError, isic2017, load, synthetic_lesions
+from keras_rbf.defenses.adversarial_training import adversarial_fit
+from keras_rbf.models.unet import build_unet
+from keras_rbf.models.vnet import build_vnet
+
+
+# ----------------------------------------------------------------------------- builders
+def _rbf_layers(model):
+    return [layer for layer in model.layers if isinstance(layer, RBFMapping)]
+
+
+@pytest.mark.parametrize("builder", [build_unet, build_vnet])
+def test_builders_give_per_pixel_logits_and_one_rbf_block_per_stage(builder):
+    kw = dict(input_shape=(16, 16, 3), classes=3, depth=2, base_filters=4)
+    plain, rbf = builder(**kw), builder(rbf=True, **kw)
+    x = np.random.RandomState(0).rand(2, 16, 16, 3).astype("float32")
+    for model in (plain, rbf):
+        assert model(x).shape == (2, 16, 16, 3)
+    assert not _rbf_layers(plain)
+    # depth encoder stages + bottleneck + depth decoder stages.
+    layers = _rbf_layers(rbf)
+    assert len(layers) == 2 * 2 + 1
+    # Each RBF block maps a stage's K channels to K and is concatenated (Fig. 2).
+    for layer in layers:
+        concat = rbf.get_layer(layer.name.replace("_rbf", "_concat"))
+        assert concat.output.shape[-1] == 2 * layer.input.shape[-1]
+    assert rbf.count_params() > plain.count_params()
+
+
+def test_rbf_kwargs_reach_every_rbf_layer():
+    model = build_vnet((16, 16, 1), depth=2, base_filters=4, kernel_size=3, rbf=True,
+                       rbf_kwargs={"learn_psi": False, "learn_beta": False})
+    for layer in _rbf_layers(model):
+        assert not layer.learn_psi and not layer.learn_beta
+        assert not layer.psi_factor.trainable and not layer.beta.trainable
+
+
+def test_vnet_3d_has_prelu_strided_down_and_transposed_up():
+    model = build_vnet((8, 8, 8, 1), classes=2, depth=1, base_filters=4, kernel_size=3, rbf=True)
+    assert model(np.random.rand(1, 8, 8, 8, 1).astype("float32")).shape == (1, 8, 8, 8, 2)
+    kinds = {type(layer).__name__ for layer in model.layers}
+    assert {"PReLU", "Conv3D", "Conv3DTranspose", "Add", "RBFMapping"} <= kinds
+    down = model.get_layer("enc0_down")
+    assert down.strides == (2, 2, 2)
+
+
+def test_builders_reject_bad_arguments():
+    with pytest.raises(ValueError, match="divisible"):
+        build_unet((30, 30, 3), depth=2)
+    with pytest.raises(ValueError, match="depth"):
+        build_unet(depth=0)
+    with pytest.raises(ValueError, match="convs_per_stage"):
+        build_vnet((16, 16, 3), depth=2, convs_per_stage=(1, 2))
+    with pytest.raises(ValueError, match="input_shape"):
+        build_vnet((16, 3))
+
+
+# ----------------------------------------------------------------------------- ISIC 2017
+def _write_isic(root, split_dirs, ids, size=(20, 14), rng=None):
+    rng = rng or np.random.RandomState(0)
+    img_dir, mask_dir = root / split_dirs[0], root / split_dirs[1]
+    img_dir.mkdir(parents=True, exist_ok=True)
+    mask_dir.mkdir(parents=True, exist_ok=True)
+    masks = {}
+    for i in ids:
+        Image.fromarray((rng.rand(size[1], size[0], 3) * 255).astype("uint8")).save(img_dir / f"ISIC_{i:07d}.jpg")
+        m = np.zeros((size[1], size[0]), "uint8")
+        m[2 : 2 + i % 5 + 3, 3:9] = 255
+        Image.fromarray(m).save(mask_dir / f"ISIC_{i:07d}_segmentation.png")
+        masks[i] = m
+    # Files that live there in the real archive and must be ignored.
+    Image.fromarray(np.zeros((4, 4), "uint8")).save(img_dir / f"ISIC_{ids[0]:07d}_superpixels.png")
+    (img_dir / "ISIC-2017_Training_Data_metadata.csv").write_text("image_id,age\n")
+    return masks
+
+
+def test_isic_loader_reads_official_layout(tmp_path):
+    rng = np.random.RandomState(0)
+    masks = _write_isic(tmp_path, ("ISIC-2017_Training_Data", "ISIC-2017_Training_Part1_GroundTruth"), [12, 3, 7], rng=rng)
+    _write_isic(tmp_path, ("ISIC-2017_Validation_Data", "ISIC-2017_Validation_Part1_GroundTruth"), [100], rng=rng)
+    _write_isic(tmp_path, ("ISIC-2017_Test_v2_Data", "ISIC-2017_Test_v2_Part1_GroundTruth"), [200, 201], rng=rng)
+    out = load("isic2017", data_dir=str(tmp_path), image_size=(14, 20))
+    x, y = out["train"]
+    assert x.shape == (3, 14, 20, 3) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    assert y.shape == (3, 14, 20) and set(np.unique(y)) <= {0, 1}
+    # Sorted by id: 3, 7, 12; at native size a nearest resize is the identity.
+    for row, i in enumerate([3, 7, 12]):
+        np.testing.assert_array_equal(y[row], masks[i] // 255)
+    assert len(out["validation"][0]) == 1 and len(out["test"][0]) == 2
+    small = isic2017.load(str(tmp_path), splits=("test",), image_size=(8, 8), as_tf_data=True, batch_size=2)
+    xb, yb = next(iter(small["test"]))
+    assert tuple(xb.shape) == (2, 8, 8, 3) and tuple(yb.shape) == (2, 8, 8)
+
+
+def test_isic_loader_lists_unpaired_and_unreadable_files(tmp_path):
+    dirs = ("ISIC-2017_Training_Data", "ISIC-2017_Training_Part1_GroundTruth")
+    _write_isic(tmp_path, dirs, [1, 2, 3])
+    (tmp_path / dirs[1] / "ISIC_0000002_segmentation.png").unlink()
+    Image.fromarray(np.zeros((4, 4), "uint8")).save(tmp_path / dirs[1] / "ISIC_0000009_segmentation.png")
+    with pytest.raises(isic2017.ISICLayoutError) as err:
+        isic2017.list_pairs(tmp_path, "train")
+    assert "ISIC_0000002.jpg" in str(err.value) and "ISIC_0000009_segmentation.png" in str(err.value)
+    (tmp_path / dirs[1] / "ISIC_0000009_segmentation.png").unlink()
+    (tmp_path / dirs[0] / "ISIC_0000002.jpg").unlink()
+    (tmp_path / dirs[0] / "ISIC_0000003.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(isic2017.ISICLayoutError, match="unreadable image: .*ISIC_0000003.jpg"):
+        isic2017.load_split(tmp_path, "train")
+    with pytest.raises(DatasetNotFoundError, match="Validation"):
+        isic2017.list_pairs(tmp_path, "validation")
+    with pytest.raises(DatasetNotFoundError, match="KERAS_RBF_ISIC2017_DIR"):
+        isic2017.load_split(None, "train")
+
+
+# ----------------------------------------------------------------------------- synthetic
+def test_synthetic_lesions_are_seeded_and_plausible():
+    x1, y1 = synthetic_lesions.generate(6, size=32, seed=5)
+    x2, y2 = synthetic_lesions.generate(6, size=32, seed=5)
+    x3, _ = synthetic_lesions.generate(6, size=32, seed=6)
+    np.testing.assert_array_equal(x1, x2)
+    np.testing.assert_array_equal(y1, y2)
+    assert not np.allclose(x1, x3)
+    assert x1.shape == (6, 32, 32, 3) and y1.shape == (6, 32, 32) and x1.dtype == np.float32
+    frac = y1.mean(axis=(1, 2))
+    assert np.all(frac > 0.02) and np.all(frac < 0.8)
+    # Lesions are darker than the skin around them.
+    for img, m in zip(x1, y1):
+        assert img[m == 1].mean() < img[m == 0].mean()
+    splits = load("synthlesion", sizes={"train": 3, "validation": 2, "test": 2}, size=16)
+    assert [len(splits[s][0]) for s in ("train", "validation", "test")] == [3, 2, 2]
+    assert not np.allclose(splits["train"][0][:2], splits["test"][0])
+    with pytest.raises(ValueError):
+        synthetic_lesions.generate(0)
+
+
+# ----------------------------------------------------------------------------- ADVT
+def test_adversarial_fit_replaces_the_requested_share_of_each_batch():
+    seen = []
+
+    def attack(model, xb, yb):
+        seen.append(len(xb))
+        return np.clip(xb + 0.1, 0, 1)
+
+    model = build_unet((8, 8, 3), depth=1, base_filters=2)
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = synthetic_lesions.generate(8, size=8, seed=0)
+    hist = adversarial_fit(model, x, y, attack, epochs=2, batch_size=4, adversarial_fraction=0.5)
+    assert seen == [2, 2, 2, 2] and len(hist["loss"]) == 2 and np.isfinite(hist["loss"]).all()
+    with pytest.raises(ValueError, match="compiled"):
+        adversarial_fit(build_unet((8, 8, 3), depth=1, base_filters=2), x, y, attack)
+
+
+# ----------------------------------------------------------------------------- zoo
+def test_skin_zoo_entries_need_real_weights_and_build_without():
+    with pytest.raises(zoo.ZooError) as err:
+        zoo.load("unet_rbf_skin")
+    msg = str(err.value)
+    assert "ISIC 2017" in msg and "keras-rbf train unet_rbf_skin --data-dir" in msg
+    assert "weights=None" in msg and "KERAS_RBF_WEIGHTS_DIR" in msg
+    model = zoo.load("unet_rbf_skin", weights=None, input_shape=(32, 32, 3), base_filters=2)
+    assert model.output_shape == (None, 32, 32, 2) and _rbf_layers(model)
+    for name in ("unet_skin", "unet_rbf_skin", "vnet_skin", "vnet_rbf_skin"):
+        card = zoo.card(name)
+        assert card["weights"] is None and card["dataset"]["name"] == "isic2017"
+        assert card["family"] == "segmentation"
+
+
+def test_synthlesion_cards_are_named_synthetic():
+    for name in zoo.list():
+        if "synthlesion" in name:
+            card = zoo.card(name)
+            assert card["dataset"]["name"] == "synthlesion"
+            assert "SYNTHETIC" in card["dataset"]["description"]
+            assert "skin" not in name
+            if card["weights"]:
+                assert "rbf_live_fraction_test" in card["metrics"]
+                assert bool(card["builder_kwargs"]["rbf"]) == bool(card["metrics"]["rbf_live_fraction_test"])
