@@ -153,9 +153,9 @@ class RBFMapping(keras.layers.Layer):
     2D maps `(B, H, W, K)`, 3D maps `(B, D, H, W, K)` and any other rank >= 2.
 
     Initialization rule: `psi_factor` starts at `sqrt(1 - epsilon) I` (so Psi = I),
-    `centers` are standard normal and `beta = 1 / (2 K)`. For standardized inputs
-    (zero mean, unit variance per channel) and standard-normal centers
-    `E[D] = 2 K`, so the initial activations sit around `exp(-1) ~ 0.37`: neither all ~0
+    `centers` are standard normal and `beta = 1 / (2 K)` (1/2 with `scale_by_dim`).
+    For standardized inputs (zero mean, unit variance per channel) and standard-normal
+    centers `E[D] = 2 K`, so the initial activations sit around `exp(-1) ~ 0.37`: neither all ~0
     nor all ~1. `adapt(features)` instead places the centers by k-means on data and sets
     `beta = 1 / (2 median D)` from those data, which puts the median activation at
     `exp(-1/2) ~ 0.61`.
@@ -170,10 +170,15 @@ class RBFMapping(keras.layers.Layer):
         epsilon: ridge added to `A A^T`, in (0, 1).
         learn_psi: if False, `psi_factor` is not trained and Psi stays the identity.
         learn_beta: if False, `beta` is not trained and stays at its initial value.
+        scale_by_dim: if True, use `D_k / K` (the mean per-channel squared distance) in
+            Eq. 2. This is Eq. 3 with `beta_paper = beta / K`: the same family of
+            functions, but `beta` stays O(1) for any K (default 1/2 instead of 1/(2K)),
+            so optimizers whose steps are ~lr per coordinate (Adam) change it by small
+            relative amounts instead of multiplying it within an epoch.
         use_bias: whether to add `bias`.
         centers_initializer, psi_factor_initializer, beta_initializer,
-        kernel_initializer, bias_initializer: initializers; `None` for
-            `psi_factor_initializer` / `beta_initializer` means the rule above.
+        kernel_initializer, bias_initializer: initializers; `None` for the first three
+            means the rule above.
         centers_regularizer, psi_factor_regularizer, beta_regularizer,
         kernel_regularizer, bias_regularizer: optional regularizers.
         centers_constraint, psi_factor_constraint, kernel_constraint, bias_constraint:
@@ -195,8 +200,9 @@ class RBFMapping(keras.layers.Layer):
         epsilon: float = 1e-3,
         learn_psi: bool = True,
         learn_beta: bool = True,
+        scale_by_dim: bool = False,
         use_bias: bool = True,
-        centers_initializer: Any = "random_normal",
+        centers_initializer: Any = None,
         psi_factor_initializer: Any = None,
         beta_initializer: Any = None,
         kernel_initializer: Any = "glorot_uniform",
@@ -232,8 +238,13 @@ class RBFMapping(keras.layers.Layer):
         self.epsilon = epsilon
         self.learn_psi = bool(learn_psi)
         self.learn_beta = bool(learn_beta)
+        self.scale_by_dim = bool(scale_by_dim)
         self.use_bias = bool(use_bias)
-        self.centers_initializer = keras.initializers.get(centers_initializer)
+        # Standard-normal centers (Keras' "random_normal" has stddev 0.05), the scale of
+        # standardized inputs that the default width rule assumes.
+        self.centers_initializer = keras.initializers.get(
+            centers_initializer or keras.initializers.RandomNormal(stddev=1.0)
+        )
         self.psi_factor_initializer = (
             PsiIdentity(epsilon)
             if psi_factor_initializer is None
@@ -296,7 +307,7 @@ class RBFMapping(keras.layers.Layer):
             name="beta",
             shape=(num_centers,),
             initializer=self.beta_initializer
-            or keras.initializers.Constant(1.0 / (2.0 * k)),
+            or keras.initializers.Constant(0.5 if self.scale_by_dim else 1.0 / (2.0 * k)),
             regularizer=self.beta_regularizer,
             constraint=self.beta_constraint,
             trainable=self.learn_beta,
@@ -330,6 +341,8 @@ class RBFMapping(keras.layers.Layer):
             ops.cast(self.psi_factor, dtype),
             self.epsilon,
         )
+        if self.scale_by_dim:
+            dist = dist / float(self.input_dim)
         return dist, ops.exp(-ops.cast(self.beta, dtype) * dist)
 
     @staticmethod
@@ -414,14 +427,7 @@ class RBFMapping(keras.layers.Layer):
         kmeans = KMeans(n_clusters=num_centers, n_init=1, random_state=seed).fit(flat)
         self.centers.assign(kmeans.cluster_centers_.astype(self.centers.dtype))
         if set_beta:
-            dist = ops.convert_to_numpy(
-                squared_distances(
-                    ops.convert_to_tensor(flat, "float32"),
-                    ops.convert_to_tensor(kmeans.cluster_centers_, "float32"),
-                    ops.cast(self.psi_factor, "float32"),
-                    self.epsilon,
-                )
-            )
+            dist = ops.convert_to_numpy(self.distances(flat))
             median = float(np.median(dist))
             beta = 1.0 / (2.0 * max(median, 1e-12))
             self.beta.assign(np.full(num_centers, beta, dtype=self.beta.dtype))
@@ -438,6 +444,7 @@ class RBFMapping(keras.layers.Layer):
                 "epsilon": self.epsilon,
                 "learn_psi": self.learn_psi,
                 "learn_beta": self.learn_beta,
+                "scale_by_dim": self.scale_by_dim,
                 "use_bias": self.use_bias,
                 "centers_initializer": ser(self.centers_initializer),
                 "psi_factor_initializer": ser(self.psi_factor_initializer),

@@ -43,8 +43,15 @@ class ZooError(ValueError):
 
 
 def zoo_dir() -> Path:
-    """Folder holding one sub-folder per zoo entry (the repository's `zoo/`)."""
-    return Path(str(resources.files("keras_rbf._zoo_files")))
+    """Folder holding one sub-folder per zoo entry (the repository's `zoo/`).
+
+    Installed, `zoo/` is the data package `keras_rbf._zoo_files`; run from a source
+    checkout without installing, it is the `zoo/` folder beside `keras_rbf/`.
+    """
+    try:
+        return Path(str(resources.files("keras_rbf._zoo_files")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "zoo"
 
 
 def _cards() -> dict[str, Path]:

@@ -18,6 +18,7 @@ LOADERS: dict[str, str] = {
     "fashion_mnist": "keras_rbf.datasets.fashion_mnist:load",
     "isic2017": "keras_rbf.datasets.isic2017:load",
     "synthlesion": "keras_rbf.datasets.synthetic_lesions:load",
+    "chestxray14": "keras_rbf.datasets.chestxray14:load",
 }
 
 

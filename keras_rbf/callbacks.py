@@ -1,0 +1,82 @@
+"""Training callbacks that make the state of a model's RBF layers visible.
+
+`RBFMonitor` records, per epoch and per `RBFMapping` layer, the fraction of live
+activations (DESIGN.md: a dead layer is a defect to fix, never a source of robustness)
+and the Frobenius norm of the change of Psi (the paper's Fig. 6).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from keras_rbf.layers import RBFMapping, live_fraction
+
+__all__ = ["RBFMonitor", "rbf_layers", "rbf_live_fractions"]
+
+
+def rbf_layers(model: keras.Model) -> list[RBFMapping]:
+    """The `RBFMapping` layers of a model, in topological order."""
+    return [layer for layer in model.layers if isinstance(layer, RBFMapping)]
+
+
+def rbf_live_fractions(model: keras.Model, x: np.ndarray, batch_size: int = 256) -> dict:
+    """Live fraction of each RBF layer's activations on inputs `x`.
+
+    Args:
+        model: a functional model containing `RBFMapping` layers.
+        x: model inputs.
+        batch_size: prediction batch size.
+
+    Returns:
+        `{layer_name: fraction in [0, 1]}`; empty for a model without RBF layers.
+    """
+    layers = rbf_layers(model)
+    if not layers:
+        return {}
+    probe = keras.Model(model.inputs, [layer.input for layer in layers])
+    feats = probe.predict(x, batch_size=batch_size, verbose=0)
+    feats = feats if isinstance(feats, list) else [feats]
+    return {
+        layer.name: live_fraction(keras.ops.convert_to_numpy(layer.activations(f)))
+        for layer, f in zip(layers, feats)
+    }
+
+
+class RBFMonitor(keras.callbacks.Callback):
+    """Records live fractions and ||Psi_t - Psi_{t-1}||_F of every RBF layer each epoch.
+
+    Args:
+        x_probe: a fixed batch of model inputs on which live fractions are measured.
+
+    Attributes:
+        history: `{"live_fraction": {layer: [per epoch]}, "psi_change": {layer: [...]}}`;
+            entry 0 of "live_fraction" is measured before training.
+    """
+
+    def __init__(self, x_probe: np.ndarray):
+        super().__init__()
+        self.x_probe = x_probe
+        self.history: dict = {"live_fraction": {}, "psi_change": {}}
+        self._last_psi: dict = {}
+
+    def _record_live(self) -> None:
+        for name, frac in rbf_live_fractions(self.model, self.x_probe).items():
+            self.history["live_fraction"].setdefault(name, []).append(frac)
+
+    def on_train_begin(self, logs=None):
+        if not self.history["live_fraction"]:
+            self._record_live()
+        for layer in rbf_layers(self.model):
+            self._last_psi[layer.name] = keras.ops.convert_to_numpy(layer.psi)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._record_live()
+        for layer in rbf_layers(self.model):
+            psi = keras.ops.convert_to_numpy(layer.psi)
+            change = float(np.linalg.norm(psi - self._last_psi[layer.name]))
+            self.history["psi_change"].setdefault(layer.name, []).append(change)
+            self._last_psi[layer.name] = psi
+        if logs is not None:
+            for name, values in self.history["live_fraction"].items():
+                logs[f"{name}_live"] = values[-1]

@@ -1,0 +1,72 @@
+"""Fashion-MNIST (Xiao et al. 2017), the official 60,000/10,000 split, from IDX files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from keras_rbf.datasets import DatasetNotFoundError
+from keras_rbf.datasets.idx import read_idx
+
+__all__ = ["load", "search_dirs", "FILES"]
+
+FILES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+ENV_VAR = "KERAS_RBF_FASHION_MNIST_DIR"
+
+
+def search_dirs(path: str | os.PathLike | None = None) -> list[Path]:
+    """Folders searched, in order: `path`, `$KERAS_RBF_FASHION_MNIST_DIR`, Debian's
+    dataset-fashion-mnist location, the Keras cache."""
+    dirs = [Path(path)] if path else []
+    if os.environ.get(ENV_VAR):
+        dirs.append(Path(os.environ[ENV_VAR]))
+    dirs += [
+        Path("/usr/share/datasets/fashion-mnist"),
+        Path.home() / ".keras" / "datasets" / "fashion-mnist",
+    ]
+    return dirs
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    for name in (stem + ".gz", stem):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def load(path: str | os.PathLike | None = None):
+    """Loads Fashion-MNIST as `((x_train, y_train), (x_test, y_test))`.
+
+    Args:
+        path: folder holding the four IDX files (`.gz` or not); searched first.
+
+    Returns:
+        x float32 in [0, 1] shaped `(N, 28, 28, 1)`, y int64 class ids.
+
+    Raises:
+        DatasetNotFoundError: no searched folder holds all four files.
+    """
+    for folder in search_dirs(path):
+        found = {key: _find(folder, stem) for key, stem in FILES.items()}
+        if all(found.values()):
+            arrays = {key: read_idx(p) for key, p in found.items()}
+            x_train, x_test = (
+                (arrays[k].reshape(-1, 28, 28, 1) / 255.0).astype("float32")
+                for k in ("x_train", "x_test")
+            )
+            return (x_train, arrays["y_train"].astype("int64")), (
+                x_test, arrays["y_test"].astype("int64"),
+            )
+    raise DatasetNotFoundError(
+        "Fashion-MNIST IDX files (" + ", ".join(f"{s}[.gz]" for s in FILES.values())
+        + ") not found in: " + ", ".join(str(d) for d in search_dirs(path))
+        + ". Install Debian's package `dataset-fashion-mnist` (apt-get install "
+        f"dataset-fashion-mnist), set ${ENV_VAR}, or pass path=..."
+    )
