@@ -1,0 +1,212 @@
+"""`keras-rbf export` to TF Serving SavedModels (keras_rbf/export.py).
+
+The central check: a SavedModel written by `keras-rbf export` loads with
+`tf.saved_model.load` in a fresh process in which `import keras_rbf` fails, and its
+`serving_default` signature gives the Keras model's outputs to < 1e-4.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TOL = 1e-4
+
+keras = pytest.importorskip("keras")
+
+
+def randomize_rbf(model, seed: int = 0):
+    """Gives every RBFMapping a non-identity Psi and unequal widths, so the export has to
+    carry the whole Eq. 2-5 computation (at initialization Psi = I and beta is constant)."""
+    from keras_rbf.layers import RBFMapping
+
+    rng = np.random.RandomState(seed)
+    for layer in model.layers:
+        if isinstance(layer, RBFMapping):
+            k = layer.psi_factor.shape[0]
+            layer.psi_factor.assign((np.eye(k) + 0.2 * rng.randn(k, k)).astype("float32"))
+            layer.beta.assign(rng.uniform(0.02, 0.3, layer.beta.shape).astype("float32"))
+            layer.bias.assign(0.1 * rng.randn(*layer.bias.shape).astype("float32"))
+    return model
+
+
+def small_rbf_model():
+    """Conv -> rbf_block (normalized, 2D map) -> pooling -> rbf_block (dense) -> Dense."""
+    from keras_rbf.layers import rbf_block
+
+    inputs = keras.Input((8, 8, 3), name="image")
+    x = keras.layers.Conv2D(6, 3, padding="same", activation="relu")(inputs)
+    x = rbf_block(x, normalize=True, name="block1")
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = rbf_block(x, name="block2")
+    return keras.Model(inputs, keras.layers.Dense(4)(x), name="small_rbf")
+
+
+def small_cnn_rbf():
+    cnn = pytest.importorskip("keras_rbf.models.cnn", reason="keras_rbf.models.cnn not written yet")
+    return cnn.build_cnn(input_shape=(28, 28, 1), filters=(8, 16, 16), rbf=True)
+
+
+FAMILIES = {"small_rbf": small_rbf_model, "cnn_rbf": small_cnn_rbf}
+
+# Runs in a fresh interpreter, cwd outside the repository, PYTHONPATH without it, and a
+# meta-path hook that makes `import keras_rbf` fail even where keras_rbf is installed.
+SERVE_CHILD = r'''
+import json, sys
+import numpy as np
+
+
+class BlockKerasRbf:
+    def find_spec(self, name, path=None, target=None):
+        if name == "keras_rbf" or name.startswith("keras_rbf."):
+            raise ImportError(f"{name} is blocked: serving must not need it")
+        return None
+
+
+sys.meta_path.insert(0, BlockKerasRbf())
+try:
+    import keras_rbf  # noqa: F401
+    blocked = False
+except ImportError:
+    blocked = True
+import tensorflow as tf
+
+report = {"keras_rbf_blocked": blocked}
+for item in json.loads(sys.argv[1]):
+    loaded = tf.saved_model.load(item["path"])
+    serve = loaded.signatures["serving_default"]
+    (key,) = serve.structured_input_signature[1]
+    inputs = np.load(item["inputs"])
+    outputs = {n: serve(**{key: tf.constant(inputs[n])}) for n in inputs.files}
+    np.savez(item["outputs"], **{n: o["output_0"].numpy() for n, o in outputs.items()})
+    report[item["family"]] = {
+        "signatures": sorted(loaded.signatures), "input_key": key,
+        "output_keys": sorted(serve.structured_outputs),
+    }
+print(json.dumps(report))
+'''
+
+
+def _child_env() -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSTARTUP")}
+    env.update(TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    return env
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """Exports each family with the CLI (from a .keras file), serves all in one child."""
+    from keras_rbf import export
+
+    root = tmp_path_factory.mktemp("served")
+    items, expected, skipped = [], {}, {}
+    for family, build in FAMILIES.items():
+        try:
+            model = randomize_rbf(build())
+        except pytest.skip.Exception as err:
+            skipped[family] = str(err)
+            continue
+        keras_file = root / f"{family}.keras"
+        model.save(keras_file)
+        outdir = root / family
+        assert export.main([str(keras_file), str(outdir), "--version", "3"]) == 0
+        rng = np.random.RandomState(1)
+        shape = tuple(model.inputs[0].shape[1:])
+        inputs = {f"batch{n}": rng.uniform(size=(n, *shape)).astype("float32") for n in (1, 5)}
+        np.savez(root / f"{family}_in.npz", **inputs)
+        expected[family] = {k: model.predict(v, verbose=0) for k, v in inputs.items()}
+        items.append({"family": family, "path": str(outdir / "3"),
+                      "inputs": str(root / f"{family}_in.npz"),
+                      "outputs": str(root / f"{family}_out.npz")})
+    child_dir = root / "elsewhere"
+    child_dir.mkdir()
+    (child_dir / "serve_child.py").write_text(SERVE_CHILD)
+    proc = subprocess.run(
+        [sys.executable, "serve_child.py", json.dumps(items)], cwd=child_dir, env=_child_env(),
+        capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"report": report, "expected": expected, "skipped": skipped, "root": root}
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_saved_model_serves_without_keras_rbf(served, family):
+    if family in served["skipped"]:
+        pytest.skip(served["skipped"][family])
+    report = served["report"]
+    assert report["keras_rbf_blocked"], "the serving process could import keras_rbf"
+    info = report[family]
+    assert "serving_default" in info["signatures"]
+    assert info["input_key"] == "image" or family == "small_rbf"
+    assert info["output_keys"] == ["output_0"]
+    got = np.load(served["root"] / f"{family}_out.npz")
+    for batch, want in served["expected"][family].items():
+        assert got[batch].shape == want.shape  # free batch dimension: 1 and 5 both served
+        diff = float(np.max(np.abs(got[batch] - want)))
+        assert diff < TOL, f"{family} {batch}: max |keras - saved model| = {diff}"
+        assert np.std(want) > 1e-3  # outputs vary with the input: the comparison means something
+
+
+def test_export_layout_and_version_guard(tmp_path):
+    from keras_rbf import export
+
+    model = randomize_rbf(small_rbf_model())
+    path = export.export_saved_model(model, tmp_path / "m", version=2)
+    assert path == tmp_path / "m" / "2"
+    assert (path / "saved_model.pb").is_file() and (path / "variables").is_dir()
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        export.export_saved_model(model, tmp_path / "m", version=2)
+    export.export_saved_model(model, tmp_path / "m", version=2, overwrite=True)
+    x = export.sample_inputs(model, batch=3)
+    assert export.check_saved_model(model, path, x) < TOL
+    with pytest.raises(ValueError, match="version"):
+        export.export_saved_model(model, tmp_path / "m", version=-1)
+
+
+def test_cli_rejects_bad_inputs(tmp_path, capsys):
+    from keras_rbf import export
+
+    with pytest.raises(ValueError, match="neither a zoo model nor a .keras file"):
+        export.main(["no_such_model", str(tmp_path / "out")])
+    with pytest.raises(FileNotFoundError):
+        export.main([str(tmp_path / "missing.keras"), str(tmp_path / "out")])
+    weights = tmp_path / "m.weights.h5"
+    weights.write_bytes(b"")
+    with pytest.raises(ValueError, match="not a .keras file"):
+        export.main([str(weights), str(tmp_path / "out")])
+    with pytest.raises(SystemExit):
+        export.main([str(weights), str(tmp_path / "out"), "--format", "tflite"])
+    with pytest.raises(SystemExit):
+        export.main([str(weights), str(tmp_path / "out"), "--version", "-2"])
+
+
+def test_cli_exports_a_zoo_entry_with_a_weight_file(tmp_path, capsys):
+    """`keras-rbf export NAME OUTDIR --weights FILE`: the weights in the file are served."""
+    import tensorflow as tf
+
+    from keras_rbf import export, zoo
+
+    name = "cnn_rbf_mnist"
+    if name not in zoo.list():
+        pytest.skip(f"zoo entry {name} not present")
+    model = randomize_rbf(zoo.build(name), seed=3)
+    weights = tmp_path / f"{name}.weights.h5"
+    model.save_weights(weights)
+    outdir = tmp_path / "serving" / name
+    assert export.main([name, str(outdir), "--weights", str(weights), "--no-check"]) == 0
+    printed = capsys.readouterr().out
+    assert "serving_default" in printed and "image" in printed
+    x = export.sample_inputs(model, batch=4, seed=5)[0]
+    served = tf.saved_model.load(str(outdir / "1")).signatures["serving_default"]
+    got = served(image=tf.constant(x))["output_0"].numpy()
+    assert float(np.max(np.abs(got - model.predict(x, verbose=0)))) < TOL
+    fresh = zoo.build(name)  # a differently initialized model must not match
+    assert float(np.max(np.abs(got - fresh.predict(x, verbose=0)))) > 1e-3
