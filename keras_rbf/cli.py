@@ -21,6 +21,7 @@ import sys
 REPRODUCERS: dict[str, str] = {
     "mnist": "keras_rbf.reports.classification:main",
     "fashion_mnist": "keras_rbf.reports.classification:main",
+    "chest": "keras_rbf.reports.chest:main",
     "synthlesion": "keras_rbf.reports.segmentation:main",
     "isic2017": "keras_rbf.reports.segmentation:main",
 }
@@ -28,6 +29,7 @@ REPRODUCERS: dict[str, str] = {
 # Zoo card "family" -> "module:function" taking (name, argv).
 TRAINERS: dict[str, str] = {
     "cnn": "keras_rbf.recipes.cnn:main",
+    "chest": "keras_rbf.recipes.chest:main",
     "segmentation": "keras_rbf.recipes.segmentation:main",
 }
 

@@ -25,7 +25,9 @@ of the original network: only the first convolutions after an RBF block see more
 channels, and all other ImageNet weights still fit.
 
 RBF size: a block on K channels gets `num_centers = min(K, 128)` and `units = min(K, 64)`
-unless `rbf_kwargs` says otherwise. The paper's default P = units = K would give the
+unless `rbf_kwargs` says otherwise; distances are divided by K (`scale_by_dim=True`)
+and `epsilon = 0.25`, the settings with which the CNN zoo entries keep their deep RBF
+units alive under per-coordinate optimizers (see `zoo/cnn_rbf_mnist/card.json`). The paper's default P = units = K would give the
 1088- and 2080-channel blocks 3.5M and 13M parameters each (centers, Psi factor and
 kernel are each K x K) and double the width of the convolutions after them; the K x K
 Psi factor is kept in any case, since the full Mahalanobis Psi is the method.
@@ -54,6 +56,7 @@ __all__ = [
 RBF_PLACEMENTS = ("stem", "block35", "block17", "block8", "head")
 DEFAULT_NUM_CENTERS = 128
 DEFAULT_UNITS = 64
+DEFAULT_RBF_KWARGS = {"scale_by_dim": True, "epsilon": 0.25}
 MIN_SIZE = 75  # smallest input side the stem and the two reductions allow (as keras.applications)
 
 
@@ -145,6 +148,7 @@ def _rbf_kwargs_for(channels: int, rbf_kwargs: dict | None) -> dict:
     kwargs = {
         "num_centers": min(channels, DEFAULT_NUM_CENTERS),
         "units": min(channels, DEFAULT_UNITS),
+        **DEFAULT_RBF_KWARGS,
     }
     kwargs.update(rbf_kwargs or {})
     return kwargs
@@ -169,8 +173,9 @@ def build_inception_resnet_v2(
         rbf: whether to add RBF blocks at `rbf_placement`.
         rbf_placement: subset of `RBF_PLACEMENTS` ("stem", "block35", "block17",
             "block8", "head"); ignored unless `rbf`.
-        rbf_kwargs: `RBFMapping` arguments for every block; by default
-            `num_centers = min(K, 128)`, `units = min(K, 64)` for a block on K channels.
+        rbf_kwargs: `RBFMapping` arguments for every block, updating the defaults
+            `num_centers = min(K, 128)`, `units = min(K, 64)` (for a block on K
+            channels), `scale_by_dim=True`, `epsilon=0.25`.
         classifier_activation: activation of `predictions`; None (default) gives logits.
         rescale_inputs: if True, the model takes images in [0, 1] and maps them to the
             [-1, 1] range of `keras.applications.inception_resnet_v2.preprocess_input`

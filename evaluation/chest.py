@@ -1,0 +1,12 @@
+"""The paper's Table 3 (CHEST): `python -m evaluation.chest --data-dir DIR [--out reports/chest]`.
+
+Same as `keras-rbf reproduce chest --data-dir DIR`; the protocol lives in
+`keras_rbf.reports.chest`.
+"""
+
+import sys
+
+from keras_rbf.reports.chest import main
+
+if __name__ == "__main__":
+    sys.exit(main("chest", sys.argv[1:]))

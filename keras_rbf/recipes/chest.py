@@ -1,0 +1,306 @@
+"""Training recipe of the CHEST zoo entries (Inception-ResNet-v2, paper section 5.1).
+
+RMSProp with decay (rho) 0.9 and epsilon 1.0, initial learning rate 0.045 decayed by a
+factor 0.94 every 2 epochs (staircase), batch size 4, binary softmax cross-entropy on
+logits. Keras 3's RMSprop divides by `sqrt(velocity + epsilon)` like the TF1 optimizer of
+the Inception papers, so epsilon 1.0 means the same here. The paper states no momentum,
+so none is used (TF-slim's Inception recipe adds momentum 0.9).
+
+`keras-rbf train inception_resnet_v2_rbf_chest --data-dir DIR --epochs E` trains the
+entry on the paper's balanced ChestX-ray14 split and writes, into `--out-dir` (default
+`runs/<name>`), the weight file, `history.json` and the card updated with the run (to
+copy into `zoo/<name>/` when trained on the real data). `--gda-stddev S` trains with
+Gaussian data augmentation (the GDA column of Table 3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from keras_rbf import zoo
+from keras_rbf.datasets import chestxray14
+from keras_rbf.layers import RBFMapping, live_fraction
+
+__all__ = [
+    "main", "train", "train_model", "paper_optimizer", "build_entry", "adapt_rbf_centers",
+    "rbf_live_fractions", "logits", "accuracy",
+]
+
+FAMILY = "chest"
+
+
+def paper_optimizer(steps_per_epoch: int, learning_rate: float = 0.045, rho: float = 0.9,
+                    epsilon: float = 1.0, decay_rate: float = 0.94,
+                    decay_epochs: float = 2.0) -> keras.optimizers.Optimizer:
+    """RMSprop of paper 5.1 with the learning rate decayed by `decay_rate` every `decay_epochs`.
+
+    Args:
+        steps_per_epoch: optimizer steps in one epoch (sets the decay period in steps).
+        learning_rate, rho, epsilon, decay_rate, decay_epochs: the recipe's constants.
+    """
+    if steps_per_epoch < 1:
+        raise ValueError(f"steps_per_epoch must be >= 1, got {steps_per_epoch}")
+    schedule = keras.optimizers.schedules.ExponentialDecay(
+        learning_rate, decay_steps=max(1, int(round(decay_epochs * steps_per_epoch))),
+        decay_rate=decay_rate, staircase=True,
+    )
+    return keras.optimizers.RMSprop(schedule, rho=rho, epsilon=epsilon)
+
+
+def build_entry(name: str, image_size: int | None = None, blocks=None,
+                rbf_placement=None) -> keras.Model:
+    """The architecture of CHEST zoo entry `name`, optionally at another input size/depth.
+
+    Args:
+        name: CHEST zoo entry.
+        image_size: input side instead of the card's.
+        blocks: Inception-ResNet A/B/C repeats instead of the card's.
+        rbf_placement: RBF block positions instead of the card's (RBF entries only).
+    """
+    info = zoo.card(name)
+    if info.get("family") != FAMILY:
+        raise ValueError(f"{name!r} is not a CHEST zoo entry (family {info.get('family')!r})")
+    overrides = {}
+    if image_size is not None:
+        channels = info["builder_kwargs"].get("input_shape", (299, 299, 1))[-1]
+        overrides["input_shape"] = (image_size, image_size, channels)
+    if blocks is not None:
+        overrides["blocks"] = tuple(blocks)
+    if rbf_placement is not None and info["builder_kwargs"].get("rbf"):
+        overrides["rbf_placement"] = tuple(rbf_placement)
+    return zoo.build(name, **overrides)
+
+
+def logits(model_fn, x: np.ndarray, batch_size: int = 8) -> np.ndarray:
+    """Logits of `model_fn` on `x`, computed eagerly in batches (no graph tracing)."""
+    out = [keras.ops.convert_to_numpy(model_fn(x[i: i + batch_size]))
+           for i in range(0, len(x), batch_size)]
+    return np.concatenate(out, axis=0)
+
+
+def accuracy(model_fn, x: np.ndarray, y: np.ndarray, batch_size: int = 8) -> float:
+    """Top-1 accuracy of a logits function."""
+    return float(np.mean(np.argmax(logits(model_fn, x, batch_size), axis=-1) == y))
+
+
+def _rbf_layers(model: keras.Model) -> list[RBFMapping]:
+    return [layer for layer in model.layers if isinstance(layer, RBFMapping)]
+
+
+def _rbf_inputs(model: keras.Model, x: np.ndarray, batch_size: int = 8) -> list[np.ndarray]:
+    layers = _rbf_layers(model)
+    probe = keras.Model(model.input, [layer.input for layer in layers])
+    parts = [probe(x[i: i + batch_size], training=False) for i in range(0, len(x), batch_size)]
+    parts = [p if isinstance(p, (list, tuple)) else [p] for p in parts]
+    return [np.concatenate([keras.ops.convert_to_numpy(p[j]) for p in parts])
+            for j in range(len(layers))]
+
+
+def rbf_live_fractions(model: keras.Model, x: np.ndarray, batch_size: int = 8) -> dict:
+    """Fraction of live RBF activations (phi in (1e-3, 0.999)) per RBF layer on `x`."""
+    layers = _rbf_layers(model)
+    if not layers:
+        return {}
+    feats = _rbf_inputs(model, x, batch_size)
+    return {layer.name: live_fraction(keras.ops.convert_to_numpy(layer.activations(f)))
+            for layer, f in zip(layers, feats)}
+
+
+def adapt_rbf_centers(model: keras.Model, x: np.ndarray, seed: int = 0) -> dict:
+    """k-means centers and median widths for every RBF layer from its inputs on images `x`.
+
+    Layers are adapted in topological order, each after the ones upstream (its inputs
+    depend on them). A layer with fewer input vectors than centers (the pooled "head"
+    block sees one vector per image) keeps its default initialization.
+
+    Returns:
+        `{layer name: "adapted" | "default init (N vectors < P centers)"}`.
+    """
+    status = {}
+    for layer in _rbf_layers(model):
+        probe = keras.Model(model.input, layer.input)
+        feats = np.concatenate([keras.ops.convert_to_numpy(probe(x[i: i + 8], training=False))
+                                for i in range(0, len(x), 8)])
+        n_vectors = int(np.prod(feats.shape[:-1]))
+        if n_vectors < layer.centers.shape[0]:
+            status[layer.name] = f"default init ({n_vectors} vectors < {layer.centers.shape[0]} centers)"
+            continue
+        layer.adapt(feats, seed=seed)
+        status[layer.name] = "adapted"
+    return status
+
+
+class _StepTimer(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.epoch_seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_seconds.append(round(time.perf_counter() - self._start, 3))
+
+
+def train_model(model: keras.Model, splits: dict, epochs: int, image_size: int,
+                batch_size: int = 4, steps_per_epoch: int | None = None,
+                gda_stddev: float | None = None, seed: int = 0, adapt_centers: bool = True,
+                run_eagerly: bool = False, verbose: int | str = "auto") -> dict:
+    """Trains `model` in place with the paper's recipe; returns a history dict.
+
+    Args:
+        model: a CHEST model (logits out, inputs in [0, 1]).
+        splits: `chestxray14.load(...)` output (uses "train" and, if present, "val").
+        epochs: epochs.
+        image_size: side the images are resized to (the model's input size).
+        batch_size: 4 in the paper.
+        steps_per_epoch: cap on steps per epoch (default: the whole training split).
+        gda_stddev: if set, Gaussian data augmentation with this noise level.
+        seed: seeds weights, shuffling, noise and k-means.
+        adapt_centers: k-means RBF centers on up to 256 training images first.
+        run_eagerly: train without graph compilation (tests; tracing this network
+            takes minutes on CPU).
+        verbose: Keras progress setting.
+    """
+    from keras_rbf.defenses.augmentation import GaussianAugment
+
+    keras.utils.set_random_seed(seed)
+    train_split = splits["train"]
+    channels = model.input_shape[-1]
+    full_steps = int(np.ceil(len(train_split) / batch_size))
+    steps = min(full_steps, steps_per_epoch) if steps_per_epoch else full_steps
+    adapted = {}
+    if adapt_centers and _rbf_layers(model):
+        probe_split = chestxray14.ChestSplit(train_split.paths[:256], train_split.labels[:256])
+        adapted = adapt_rbf_centers(model, probe_split.images(image_size, channels), seed=seed)
+    augment = GaussianAugment(gda_stddev, seed=seed) if gda_stddev else None
+    ds = train_split.dataset(image_size, batch_size, channels, shuffle=True, seed=seed,
+                             augment=augment, repeat=True)
+    val = None
+    if "val" in splits and len(splits["val"]):
+        val = splits["val"].dataset(image_size, batch_size, channels)
+    model.compile(
+        optimizer=paper_optimizer(steps),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        run_eagerly=run_eagerly,
+    )
+    timer = _StepTimer()
+    fit = model.fit(ds, epochs=epochs, steps_per_epoch=steps, validation_data=val,
+                    callbacks=[timer], verbose=verbose)
+    return {
+        "epochs": epochs,
+        "steps_per_epoch": steps,
+        "batch_size": batch_size,
+        "gda_stddev": gda_stddev,
+        "rbf_centers": adapted,
+        "seconds_per_epoch": timer.epoch_seconds,
+        **{k: [float(v) for v in vals] for k, vals in fit.history.items()},
+    }
+
+
+def _machine() -> str:
+    return f"{platform.machine()} {os.cpu_count()} CPU cores, Python {platform.python_version()}"
+
+
+def train(name: str, data_dir: str, epochs: int, image_size: int = 299, batch_size: int = 4,
+          steps_per_epoch: int | None = None, fraction: float = 1.0, seed: int = 0,
+          gda_stddev: float | None = None, blocks=None, out_dir: str | os.PathLike | None = None,
+          command: str | None = None, run_eagerly: bool = False, rbf_placement=None) -> dict:
+    """Trains CHEST zoo entry `name` and writes weights, history and the updated card.
+
+    Args:
+        name: "inception_resnet_v2_chest" or "inception_resnet_v2_rbf_chest".
+        data_dir: ChestX-ray14 release folder.
+        epochs, image_size, batch_size, steps_per_epoch, gda_stddev, seed, run_eagerly:
+            see `train_model`.
+        fraction: fraction of the paper's split counts to use.
+        blocks: Inception-ResNet block repeats (default the card's, i.e. the paper's).
+        rbf_placement: RBF block positions (default the card's).
+        out_dir: output folder, default `runs/<name>` (or `runs/<name>_gda`).
+        command: command line recorded in the card.
+
+    Returns:
+        The updated card (also written to `out_dir/card.json`).
+    """
+    info = zoo.card(name)
+    splits = chestxray14.load(data_dir, seed=seed, fraction=fraction)
+    keras.utils.set_random_seed(seed)
+    model = build_entry(name, image_size, blocks, rbf_placement)
+    history = train_model(model, splits, epochs, image_size, batch_size, steps_per_epoch,
+                          gda_stddev, seed, run_eagerly=run_eagerly)
+    tag = f"{name}_gda" if gda_stddev else name
+    out_dir = Path(out_dir or Path("runs") / tag)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    weights_path = out_dir / f"{tag}.weights.h5"
+    model.save_weights(str(weights_path))
+    channels = model.input_shape[-1]
+    test = splits["test"]
+    x_test = test.images(image_size, channels)
+    history["rbf_live_fraction_test"] = rbf_live_fractions(model, x_test)
+    (out_dir / "history.json").write_text(json.dumps(history, indent=2) + "\n")
+    info["weights"] = {"file": weights_path.name, "sha256": zoo.sha256(weights_path), "url": None}
+    info["builder_kwargs"].update({"input_shape": list(model.input_shape[1:])})
+    if blocks is not None:
+        info["builder_kwargs"]["blocks"] = list(blocks)
+    if rbf_placement is not None and info["builder_kwargs"].get("rbf"):
+        info["builder_kwargs"]["rbf_placement"] = list(rbf_placement)
+    info["training"].update({
+        "command": command or f"keras-rbf train {name} --data-dir {data_dir} --epochs {epochs}",
+        "epochs": epochs, "batch_size": batch_size, "seed": seed, "fraction": fraction,
+        "steps_per_epoch": history["steps_per_epoch"], "gda_stddev": gda_stddev,
+        "data_dir": str(data_dir), "machine": _machine(),
+    })
+    info["metrics"] = {
+        "clean_test_accuracy": accuracy(model, x_test, test.labels),
+        "n_test": int(len(test)),
+        "rbf_live_fraction_test": history["rbf_live_fraction_test"],
+    }
+    (out_dir / "card.json").write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
+def main(name: str, argv: list[str] | None = None) -> int:
+    """`keras-rbf train NAME --data-dir DIR [--epochs E] ...` for CHEST entries."""
+    parser = argparse.ArgumentParser(prog=f"keras-rbf train {name}")
+    parser.add_argument("--data-dir", default=os.environ.get(chestxray14.ENV_VAR),
+                        help=f"ChestX-ray14 folder (default ${chestxray14.ENV_VAR})")
+    parser.add_argument("--epochs", type=int, default=None, help="default: the card's")
+    parser.add_argument("--image-size", type=int, default=299)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--steps-per-epoch", type=int, default=None)
+    parser.add_argument("--fraction", type=float, default=1.0,
+                        help="fraction of the paper's split counts")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--gda-stddev", type=float, default=None,
+                        help="train with Gaussian data augmentation of this stddev")
+    parser.add_argument("--blocks", type=int, nargs=3, default=None,
+                        help="Inception-ResNet A/B/C repeats (default 10 20 10)")
+    parser.add_argument("--rbf-placement", nargs="+", default=None,
+                        help="RBF block positions (default the card's: all five)")
+    parser.add_argument("--out-dir", default=None)
+    parser.add_argument("--run-eagerly", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.data_dir:
+        parser.error(f"--data-dir is required (or set ${chestxray14.ENV_VAR})")
+    epochs = args.epochs or zoo.card(name)["training"]["epochs"]
+    command = "keras-rbf train " + " ".join(shlex.quote(a) for a in [name, *(argv or [])])
+    info = train(name, args.data_dir, epochs, args.image_size, args.batch_size,
+                 args.steps_per_epoch, args.fraction, args.seed, args.gda_stddev,
+                 args.blocks, args.out_dir, command, args.run_eagerly, args.rbf_placement)
+    print(json.dumps({"name": name, **info["metrics"]}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2:]))
