@@ -19,6 +19,7 @@ an image); `run` records which was used.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -73,6 +74,11 @@ def adversarial_targets(labels: np.ndarray, num_classes: int, seed: int = 0) -> 
         return 1 - labels
     offset = np.random.RandomState(seed).randint(1, num_classes, size=labels.shape)
     return ((labels + offset) % num_classes).astype("int32")
+
+
+# model -> {(gamma, num_classes, rank): traced step}, so repeated calls on one model (as in
+# adversarial training, one call per batch) reuse the traced graph instead of re-tracing.
+_STEPS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _two_class(logits):
@@ -137,25 +143,7 @@ def dag(
     if np.any(targets == labels):
         raise ValueError("adversarial targets must differ from the true labels at every pixel")
 
-    reduce_axes = list(range(1, images.ndim))
-    pixel_axes = list(range(1, labels.ndim))
-
-    @tf.function(reduce_retracing=True)
-    def step(x, y, t):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            z = _two_class(model(x))
-            z_true = tf.reduce_sum(z * tf.one_hot(y, num_classes, dtype=z.dtype), axis=-1)
-            z_adv = tf.reduce_sum(z * tf.one_hot(t, num_classes, dtype=z.dtype), axis=-1)
-            correct = tf.cast(tf.equal(tf.argmax(z, axis=-1, output_type=tf.int32), y), z.dtype)
-            # The correct-pixel mask is a constant of the step (it selects the active set).
-            loss = tf.reduce_sum(tf.stop_gradient(correct) * (z_adv - z_true))
-        g = tape.gradient(loss, x)
-        g_max = tf.reduce_max(tf.abs(g), axis=reduce_axes, keepdims=True)
-        r = tf.math.divide_no_nan(gamma * g, g_max)
-        n_correct = tf.reduce_sum(correct, axis=pixel_axes)
-        return r, n_correct
-
+    step = _step_fn(model, float(gamma), num_classes, images.ndim)
     n = len(images)
     adversarial = images.copy()
     snapshots = {m: np.empty_like(images) for m in record_at}
@@ -200,3 +188,37 @@ def dag(
                   "clip": None if clip is None else [float(clip[0]), float(clip[1])],
                   "targets": "flip (binary) / random wrong class", "stop": "no correct pixel"},
     )
+
+
+def _step_fn(model, gamma: float, num_classes: int, rank: int):
+    """The traced DAG step for `model` (cached per model, gamma, classes and input rank)."""
+    key = (gamma, num_classes, rank)
+    try:
+        cache = _STEPS.setdefault(model, {})
+        # The cached step must not keep the model alive (it is the cache's weak key).
+        model_ref = weakref.ref(model)
+    except TypeError:  # not weak-referenceable: no caching
+        cache, model_ref = {}, (lambda: model)
+    if key in cache:
+        return cache[key]
+    reduce_axes = list(range(1, rank))
+    pixel_axes = list(range(1, rank - 1))
+
+    @tf.function(reduce_retracing=True)
+    def step(x, y, t):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            z = _two_class(model_ref()(x))
+            z_true = tf.reduce_sum(z * tf.one_hot(y, num_classes, dtype=z.dtype), axis=-1)
+            z_adv = tf.reduce_sum(z * tf.one_hot(t, num_classes, dtype=z.dtype), axis=-1)
+            correct = tf.cast(tf.equal(tf.argmax(z, axis=-1, output_type=tf.int32), y), z.dtype)
+            # The correct-pixel mask is a constant of the step (it selects the active set).
+            loss = tf.reduce_sum(tf.stop_gradient(correct) * (z_adv - z_true))
+        g = tape.gradient(loss, x)
+        g_max = tf.reduce_max(tf.abs(g), axis=reduce_axes, keepdims=True)
+        r = tf.math.divide_no_nan(gamma * g, g_max)
+        n_correct = tf.reduce_sum(correct, axis=pixel_axes)
+        return r, n_correct
+
+    cache[key] = step
+    return step
