@@ -7,9 +7,10 @@ to stay within the test budget; `adversarial_fit` is tested on its own.
 import json
 
 import numpy as np
+import pytest
 
 from keras_rbf import cli
-from keras_rbf.datasets import synthetic_lesions
+from keras_rbf.datasets import DatasetNotFoundError, synthetic_lesions
 from keras_rbf.reports import segmentation as report
 
 
@@ -20,7 +21,7 @@ def test_reproduce_pipeline_writes_tables_and_figures(tmp_path):
         advt_iterations=1, ablation_train=4, ablation_epochs=0, weights=None,
         build_overrides={"input_shape": (16, 16, 3), "depth": 1, "base_filters": 2},
         data={"train": (x[:5], y[:5]), "test": (x[5:], y[5:])}, num_figure=2, command="test",
-        networks=("V-Net",), ablation=((False, False), (True, True)),
+        networks=("V-Net",), ablation=((False, False), (True, True)), ablation_source="train",
     )
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["synthetic"] is True
@@ -34,12 +35,19 @@ def test_reproduce_pipeline_writes_tables_and_figures(tmp_path):
     # The diagonal of Table 5 is the white-box result of Table 4.
     assert saved["table5"]["2i"]["V-Net"]["V-Net"]["dice"] == saved["table4"]["V-Net"]["ORIG"]["2i"]["dice"]
     assert len(saved["table6"]) == 2
+    assert all(v["source"].startswith("trained in this run") for v in saved["table6"].values())
     assert all(v["rbf_live_fraction_test"] for v in saved["table6"].values())
     assert saved["gradient_masking_checks"]
     md = (tmp_path / "README.md").read_text()
     assert "SYNTHETIC" in md and "Table 4" in md and "Table 5" in md and "Table 6" in md
     for fig in res["figures"]:
         assert (tmp_path / fig).stat().st_size > 1000
+
+
+def test_isic_reproduction_says_where_the_data_must_come_from(monkeypatch):
+    monkeypatch.delenv("KERAS_RBF_ISIC2017_DIR", raising=False)
+    with pytest.raises(DatasetNotFoundError, match="KERAS_RBF_ISIC2017_DIR"):
+        report.main("isic2017", [])
 
 
 def test_cli_knows_segmentation_commands():

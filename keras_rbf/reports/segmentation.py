@@ -11,8 +11,9 @@ For U-Net and V-Net, plain (ORIG) and with RBF blocks (PROP), from the zoo:
 - Table 5 (black box): DAG images crafted on one model, Dice of another (transfer
   matrix over U-Net, U-PROP, V-Net, V-PROP); the diagonal is the white-box result.
 - Table 6 (ablation): V-Net with RBF blocks with Psi and beta learned or frozen
-  (4 variants), all trained within the run with the same short schedule and seed, Dice,
-  FPR and FNR clean and under DAG 10/30.
+  (4 variants), Dice, FPR and FNR clean and under DAG 10/30. For synthlesion the four
+  are zoo entries trained with one recipe and seed (`ABLATION_ZOO`); for a data set
+  without them (ISIC 2017) they are trained within the run with a short schedule.
 - Fig. 5: overlays of ground truth and predictions of every defense under DAG 30.
 - Gradient-masking checks: 30 iterations hurt at least as much as 10; white box hurts at
   least as much as every transfer attack.
@@ -54,6 +55,13 @@ ZOO_MODELS = {
 }
 METHODS = ("ORIG", "FSG", "FSM", "ADVT", "PROP")
 ABLATION = ((False, False), (False, True), (True, False), (True, True))  # (learn_psi, learn_beta)
+# dataset -> (learn_psi, learn_beta) -> zoo entry trained with the PROP V-Net's recipe.
+ABLATION_ZOO = {
+    "synthlesion": {(False, False): "vnet_rbf_fixedpsibeta_synthlesion",
+                    (False, True): "vnet_rbf_fixedpsi_synthlesion",
+                    (True, False): "vnet_rbf_fixedbeta_synthlesion",
+                    (True, True): "vnet_rbf_synthlesion"},
+}
 
 
 def _squeezers() -> dict[str, Callable]:
@@ -61,6 +69,12 @@ def _squeezers() -> dict[str, Callable]:
 
     return {"FSG": lambda x: gaussian_squeeze(x, sigma=1.0),
             "FSM": lambda x: median_squeeze(x, size=3)}
+
+
+def _log(message: str) -> None:
+    import sys
+
+    print(f"[reproduce segmentation] {message}", file=sys.stderr, flush=True)
 
 
 def _pipeline(model, squeeze=None) -> Callable:
@@ -115,6 +129,7 @@ def run(
     data: dict | None = None,
     networks: tuple[str, ...] = ("U-Net", "V-Net"),
     ablation: tuple[tuple[bool, bool], ...] = ABLATION,
+    ablation_source: str = "zoo",
 ) -> dict:
     """Runs Tables 4-6 and Fig. 5 on `dataset` and writes JSON, Markdown and PNGs.
 
@@ -128,8 +143,9 @@ def run(
         advt_train, advt_epochs, advt_iterations: ADVT fine-tunes ORIG on this many
             training images for this many epochs, half of each batch replaced by DAG
             images of `advt_iterations` iterations against the current model.
-        ablation_train, ablation_epochs: the Table 6 V-Nets are trained from scratch on
-            this many training images for this many epochs (ADADELTA, paper settings).
+        ablation_train, ablation_epochs: Table 6 V-Nets not taken from the zoo are trained
+            from scratch on this many training images for this many epochs (ADADELTA,
+            paper settings).
         seed: seed of everything trained within the run.
         batch_size: attack/prediction batch size.
         weights: "pretrained" (the zoo's published weights) or None (untrained
@@ -142,10 +158,15 @@ def run(
         networks: which of "U-Net", "V-Net" to evaluate (Table 6 uses V-Net when
             it is among them, as the paper does, else U-Net).
         ablation: `(learn_psi, learn_beta)` variants of Table 6.
+        ablation_source: "zoo" takes the variants from `ABLATION_ZOO` where the data set
+            has them (same recipe as the PROP model) and trains the others here; "train"
+            trains all of them here with `ablation_train` / `ablation_epochs`.
 
     Returns:
         The results dict written to `results.json`.
     """
+    if ablation_source not in ("zoo", "train"):
+        raise ValueError(f"ablation_source must be 'zoo' or 'train', got {ablation_source!r}")
     if dataset not in ZOO_MODELS:
         raise ValueError(f"no segmentation reproduction for {dataset!r}; known: {sorted(ZOO_MODELS)}")
     unknown = [n for n in networks if n not in ZOO_MODELS[dataset]]
@@ -180,6 +201,7 @@ def run(
                             epochs=advt_epochs, batch_size=16, adversarial_fraction=0.5, seed=seed)
         models[(net, "ADVT")] = (f"{entry} + ADVT fine-tuning (this run)", advt)
         timings[f"advt_{net}"] = round(time.perf_counter() - t, 1)
+        _log(f"ADVT {net}: {timings[f'advt_{net}']} s")
 
     # Table 4 (white box) and the adversarial images reused by Tables 5 and Fig. 5.
     table4, adversarial, predictions = {}, {}, {}
@@ -196,6 +218,7 @@ def run(
                 "adv": predict_masks(fn, snaps[max(iterations)][:num_figure]),
             }
             timings[f"table4_{net}_{method}"] = round(time.perf_counter() - t, 1)
+            _log(f"Table 4 {net} {method}: {timings[f'table4_{net}_{method}']} s")
 
     # Table 5 (black box): rows = source of the DAG images, columns = attacked model.
     nets = [(net, m) for net in zoo_models for m in ("ORIG", "PROP")]
@@ -211,21 +234,34 @@ def run(
             for src in nets
         }
 
-    # Table 6: V-Net + RBF with Psi / beta learned or frozen, trained here, same schedule.
+    # Table 6: V-Net + RBF with Psi / beta learned or frozen. From the zoo where the data
+    # set has the four variants trained with the same recipe, else trained here.
     t = time.perf_counter()
     table6 = {}
-    prop_entry = zoo_models.get("V-Net", zoo_models.get("U-Net"))[1]
+    prop_net = "V-Net" if "V-Net" in zoo_models else "U-Net"
+    prop_entry = zoo_models[prop_net][1]
+    zoo_variants = ABLATION_ZOO.get(dataset, {}) if (ablation_source == "zoo" and prop_net == "V-Net") else {}
     for learn_psi, learn_beta in ablation:
-        keras.utils.set_random_seed(seed)
-        model = zoo.build(prop_entry, rbf_kwargs={"learn_psi": learn_psi, "learn_beta": learn_beta},
-                          **(build_overrides or {}))
-        if ablation_epochs > 0:  # 0: untrained, for smoke tests of the pipeline only
-            compile_segmentation(model)
-            model.fit(x_train[:ablation_train], y_train[:ablation_train], batch_size=16,
-                      epochs=ablation_epochs, shuffle=True, verbose=0)
+        variant = f"psi={'learned' if learn_psi else 'identity'}, beta={'learned' if learn_beta else 'fixed'}"
+        entry = zoo_variants.get((learn_psi, learn_beta))
+        if entry:
+            model = zoo.load(entry, weights=weights, **(build_overrides or {}))
+            source = f"zoo:{entry}"
+        else:
+            keras.utils.set_random_seed(seed)
+            rbf_kwargs = {**zoo.card(prop_entry)["builder_kwargs"].get("rbf_kwargs", {}),
+                          "learn_psi": learn_psi, "learn_beta": learn_beta}
+            model = zoo.build(prop_entry, **{**(build_overrides or {}), "rbf_kwargs": rbf_kwargs})
+            if ablation_epochs > 0:  # 0: untrained, for smoke tests of the pipeline only
+                compile_segmentation(model)
+                model.fit(x_train[:ablation_train], y_train[:ablation_train], batch_size=16,
+                          epochs=ablation_epochs, shuffle=True, verbose=0)
+            source = f"trained in this run ({ablation_epochs} epochs on {min(ablation_train, len(x_train))} images)"
         res, _ = _attack_and_score(model, x_test, y_test, iterations, gamma, batch_size)
         res["rbf_live_fraction_test"] = rbf_live_fractions(model, x_test)
-        table6[f"psi={'learned' if learn_psi else 'identity'}, beta={'learned' if learn_beta else 'fixed'}"] = res
+        res["source"] = source
+        table6[variant] = res
+        _log(f"Table 6 {variant} ({source}): {round(time.perf_counter() - t, 1)} s so far")
     timings["table6"] = round(time.perf_counter() - t, 1)
 
     live = {models[(net, "PROP")][0]: rbf_live_fractions(models[(net, "PROP")][1], x_test)
@@ -248,7 +284,8 @@ def run(
             "ADVT": {"from": "ORIG zoo weights", "train_images": advt_train, "epochs": advt_epochs,
                      "dag_iterations": advt_iterations, "adversarial_fraction": 0.5,
                      "optimizer": "Adadelta(1.0, rho=0.95)", "batch_size": 16},
-            "ablation": {"train_images": min(ablation_train, len(x_train)), "epochs": ablation_epochs,
+            "ablation": {"source": ablation_source,
+                         "train_images": min(ablation_train, len(x_train)), "epochs": ablation_epochs,
                          "optimizer": "Adadelta(1.0, rho=0.95)", "batch_size": 16, "seed": seed,
                          "architecture": prop_entry},
             "white_box": "DAG gradients through the whole pipeline, squeezers included",
@@ -348,11 +385,10 @@ def write_markdown(r: dict) -> str:
         for src, row in matrix.items():
             lines.append(f"| {src} | " + " | ".join(("**" + _fmt(row[c]['dice']) + "**") if c == src else _fmt(row[c]["dice"]) for c in cols) + " |")
         lines.append("")
-    ab = r["settings"]["ablation"]
     lines += ["## Table 6: ablation, V-Net + RBF with Psi / beta learned or not", "",
-              f"All four trained within the run from the same seed: {ab['epochs']} epochs on "
-              f"{ab['train_images']} training images (ADADELTA 1.0, rho 0.95, batch 16). This is a shorter "
-              "schedule than the zoo's models, so compare the rows with each other, not with Table 4.", "",
+              "Where each model comes from: " + "; ".join(f"{v}: {res['source']}" for v, res in r["table6"].items())
+              + ". Zoo variants share the PROP model's recipe (data, epochs, seed); models trained in "
+              "the run use a shorter schedule, so compare them with each other only.", "",
               "| Psi, beta | Attack | Dice | FPR | FNR | RBF live fraction (min over layers) |",
               "|---|---|---|---|---|---|"]
     for variant, res in r["table6"].items():
@@ -386,6 +422,8 @@ def main(dataset: str, argv: list[str] | None = None) -> int:
     parser.add_argument("--advt-iterations", type=int, default=5)
     parser.add_argument("--ablation-train", type=int, default=512)
     parser.add_argument("--ablation-epochs", type=int, default=3)
+    parser.add_argument("--ablation-source", choices=["zoo", "train"], default="zoo",
+                        help="Table 6 models from the zoo (where published) or trained in the run")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.weights_dir:
@@ -395,6 +433,6 @@ def main(dataset: str, argv: list[str] | None = None) -> int:
               iterations=tuple(args.iterations), gamma=args.gamma, advt_train=args.advt_train,
               advt_epochs=args.advt_epochs, advt_iterations=args.advt_iterations,
               ablation_train=args.ablation_train, ablation_epochs=args.ablation_epochs,
-              seed=args.seed, command=command)
+              seed=args.seed, command=command, ablation_source=args.ablation_source)
     print(write_markdown(res))
     return 0
