@@ -326,6 +326,7 @@ def _figure(path: Path, net: str, x, y, predictions, iters) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    red = matplotlib.colors.ListedColormap(["red"])
     n = len(x)
     fig, axes = plt.subplots(n, len(METHODS) + 1, figsize=(2.0 * (len(METHODS) + 1), 2.0 * n), squeeze=False)
     for i in range(n):
@@ -335,15 +336,18 @@ def _figure(path: Path, net: str, x, y, predictions, iters) -> Path:
             axes[i, 0].set_title("image + GT", fontsize=8)
         for j, method in enumerate(METHODS, start=1):
             axes[i, j].imshow(x[i])
-            axes[i, j].contour(y[i], levels=[0.5], colors="lime", linewidths=1)
             pred = predictions[(net, method)]["adv"][i]
-            if pred.any():
-                axes[i, j].contour(pred, levels=[0.5], colors="red", linewidths=1)
+            # Filled overlay: under attack the prediction is often "everything but the
+            # lesion", which contours alone make hard to read.
+            axes[i, j].imshow(np.ma.masked_where(pred == 0, pred), cmap=red, alpha=0.45,
+                              vmin=0, vmax=1)
+            axes[i, j].contour(y[i], levels=[0.5], colors="lime", linewidths=1)
             if i == 0:
                 axes[i, j].set_title(f"{method} (DAG {iters}i)", fontsize=8)
     for ax in axes.ravel():
         ax.axis("off")
-    fig.suptitle(f"{net}: ground truth (green) and prediction under DAG {iters} iterations (red)", fontsize=9)
+    fig.suptitle(f"{net}: ground truth (green outline) and predicted lesion under DAG {iters} "
+                 "iterations (red fill)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
