@@ -14,7 +14,7 @@ The training entry points take `--strategy {default,mirrored,multiworker}`:
 
 How a recipe uses it (Keras 3 runs `fit` under the strategy the model was built in)::
 
-    strategy = get_strategy(args.strategy)
+    strategy = get_strategy(args.strategy)   # first: multiworker must precede any TF op
     with strategy.scope():
         model = build(...)
         model.compile(optimizer=..., loss=..., metrics=[...])
@@ -52,6 +52,8 @@ def get_strategy(name: str = "default", devices: list[str] | None = None):
     Raises:
         ValueError: unknown name, `devices` given for another strategy, or "multiworker"
             without a `TF_CONFIG` that names this task.
+        RuntimeError: "multiworker" asked for after TensorFlow ops already ran in this
+            process (TensorFlow allows the collective setup only at start-up).
     """
     import tensorflow as tf  # deferred: the CLI imports this module for its argument only
 
@@ -64,7 +66,17 @@ def get_strategy(name: str = "default", devices: list[str] | None = None):
     if name == "mirrored":
         return tf.distribute.MirroredStrategy(devices=devices)
     _check_tf_config(os.environ.get("TF_CONFIG"))
-    return _reduce_nests(tf.distribute.MultiWorkerMirroredStrategy())
+    try:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    except RuntimeError as err:
+        if "program startup" not in str(err):
+            raise
+        raise RuntimeError(
+            "MultiWorkerMirroredStrategy must be created before any TensorFlow op runs in "
+            "this process: call keras_rbf.distribute.get_strategy('multiworker') first "
+            "(before loading data with TensorFlow or building a model)"
+        ) from err
+    return _reduce_nests(strategy)
 
 
 def _check_tf_config(raw: str | None) -> None:
