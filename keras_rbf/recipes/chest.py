@@ -165,7 +165,8 @@ def train_model(model: keras.Model, splits: dict, epochs: int, image_size: int,
         image_size: side the images are resized to (the model's input size).
         batch_size: 4 in the paper.
         steps_per_epoch: cap on steps per epoch (default: the whole training split).
-        gda_stddev: if set, Gaussian data augmentation with this noise level.
+        gda_stddev: if set, Gaussian data augmentation with this noise level: each
+            step sees the batch and a noisy copy of it (2 x batch_size images).
         seed: seeds weights, shuffling, noise and k-means.
         adapt_centers: k-means RBF centers on up to 256 training images first.
         run_eagerly: train without graph compilation (tests; tracing this network

@@ -211,7 +211,8 @@ def main(dataset: str = "chest", argv: list[str] | None = None) -> int:
                    help="RBF block positions of PROP; default all five (the card's)")
     p.add_argument("--fraction", type=float, default=1.0, help="scales the paper's split counts")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--orig-weights"), p.add_argument("--gda-weights"), p.add_argument("--prop-weights")
+    for col in ("orig", "gda", "prop"):
+        p.add_argument(f"--{col}-weights", help=f"weight file of {col.upper()}; default: train it here")
     p.add_argument("--epochs", type=int, default=30, help="training epochs where no weights are given")
     p.add_argument("--steps-per-epoch", type=int, default=None)
     p.add_argument("--train-batch-size", type=int, default=4)
