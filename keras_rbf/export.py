@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -322,11 +323,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.version < 0:
         parser.error(f"--version must be >= 0, got {args.version}")
 
-    model = load_model_for_export(args.model, args.weights)
-    if args.format == "savedmodel":
-        path = export_saved_model(model, args.outdir, args.version, args.overwrite)
-    else:
-        path = export_onnx(model, args.outdir, args.version, args.overwrite, args.opset)
+    try:
+        model = load_model_for_export(args.model, args.weights)
+        if args.format == "savedmodel":
+            path = export_saved_model(model, args.outdir, args.version, args.overwrite)
+        else:
+            path = export_onnx(model, args.outdir, args.version, args.overwrite, args.opset)
+    except (ValueError, FileNotFoundError, FileExistsError, ImportError) as err:
+        # Expected user errors (unknown name, missing weights or file, existing version,
+        # missing tf2onnx): the message says what to do; a traceback would bury it.
+        print(f"keras-rbf export: error: {err}", file=sys.stderr)
+        return 2
     print(f"wrote {args.format} of {args.model} to {path}")
     if args.format == "savedmodel":
         specs = ", ".join(f"{s.name}: {tuple(s.shape)} {s.dtype.name}" for s in _input_specs(model))

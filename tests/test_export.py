@@ -174,14 +174,23 @@ def test_export_layout_and_version_guard(tmp_path):
 def test_cli_rejects_bad_inputs(tmp_path, capsys):
     from keras_rbf import export
 
-    with pytest.raises(ValueError, match="neither a zoo model nor a .keras file"):
-        export.main(["no_such_model", str(tmp_path / "out")])
-    with pytest.raises(FileNotFoundError):
-        export.main([str(tmp_path / "missing.keras"), str(tmp_path / "out")])
+    def fails(argv, message):
+        assert export.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("keras-rbf export: error:") and message in err, err
+
+    fails(["no_such_model", str(tmp_path / "out")], "neither a zoo model nor a .keras file")
+    fails([str(tmp_path / "missing.keras"), str(tmp_path / "out")], "does not exist")
     weights = tmp_path / "m.weights.h5"
     weights.write_bytes(b"")
-    with pytest.raises(ValueError, match="not a .keras file"):
-        export.main([str(weights), str(tmp_path / "out")])
+    fails([str(weights), str(tmp_path / "out")], "not a .keras file")
+    keras_file = tmp_path / "m.keras"
+    small_rbf_model().save(keras_file)
+    (tmp_path / "out" / "1").mkdir(parents=True)
+    (tmp_path / "out" / "1" / "saved_model.pb").write_bytes(b"x")
+    fails([str(keras_file), str(tmp_path / "out")], "--overwrite")
+    with pytest.raises(ValueError, match="neither a zoo model"):  # the library raises
+        export.load_model_for_export("no_such_model")
     with pytest.raises(SystemExit):
         export.main([str(weights), str(tmp_path / "out"), "--format", "tflite"])
     with pytest.raises(SystemExit):
