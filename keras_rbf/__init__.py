@@ -5,6 +5,7 @@ Fig. 2 block; `keras_rbf.zoo` loads the published models by name.
 """
 
 from keras_rbf.layers import MinValue, PsiIdentity, RBFMapping, live_fraction, rbf_block
+from keras_rbf import models  # noqa: E402,F401 - registers every family's custom layers
 
 __version__ = "0.1.0"
 

@@ -78,20 +78,17 @@ def train(
     """
     import tensorflow as tf
 
+    from keras_rbf.distribute import get_strategy, is_chief
+
     info = zoo.card(name)
     if info.get("family") != "cnn":
         raise ValueError(f"{name!r} is not a CNN zoo entry (family {info.get('family')!r})")
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
+    # Before any TensorFlow op: MultiWorkerMirroredStrategy can only start first.
+    scope = get_strategy(strategy)
     data = info["dataset"]
     (x_train, y_train), (x_test, y_test) = datasets.load(data["name"], **data.get("kwargs", {}))
-
-    if strategy == "default":
-        scope = tf.distribute.get_strategy()
-    else:
-        from keras_rbf.distribute import get_strategy
-
-        scope = get_strategy(strategy)
     with scope.scope():
         model = zoo.build(name)
         if adapt_centers and rbf_layers(model):
@@ -104,15 +101,24 @@ def train(
     monitor = RBFMonitor(x_test[:256])
     timer = _EpochTimer()
     backup_dir = Path(backup_dir or Path("checkpoints") / name)
+    chief = is_chief(scope)
+    if not chief:
+        backup_dir = backup_dir / f"worker{scope.cluster_resolver.task_id}"
     fit = model.fit(
         x_train, y_train, batch_size=batch_size, epochs=epochs, shuffle=True,
         callbacks=[keras.callbacks.BackupAndRestore(str(backup_dir)), monitor, timer],
         verbose=verbose,
     )
+    if not chief:
+        return info  # only the chief writes weights, history and card
     out_dir = Path(out_dir or zoo.card_path(name).parent)
     out_dir.mkdir(parents=True, exist_ok=True)
     weights_path = out_dir / f"{name}.weights.h5"
-    model.save_weights(str(weights_path))
+    # Saved from an uncompiled twin so the file holds the model's weights only, not
+    # Adam's two moment slots (which would triple its size).
+    twin = zoo.build(name)
+    twin.set_weights(model.get_weights())
+    twin.save_weights(str(weights_path))
     accuracy = evaluate_accuracy(model, x_test, y_test)
     history = {
         "epochs": epochs,
@@ -172,6 +178,8 @@ def _machine() -> str:
 
 def main(name: str, argv: list[str] | None = None) -> int:
     """`keras-rbf train NAME [--epochs E] [--seed S] ...` for CNN entries."""
+    from keras_rbf.distribute import add_strategy_argument
+
     parser = argparse.ArgumentParser(prog=f"keras-rbf train {name}")
     parser.add_argument("--epochs", type=int, default=None,
                         help="default: the card's training.epochs")
@@ -182,8 +190,7 @@ def main(name: str, argv: list[str] | None = None) -> int:
                         help="keep the default center initialization instead of k-means")
     parser.add_argument("--out-dir", default=None, help="default: the entry's zoo folder")
     parser.add_argument("--backup-dir", default=None)
-    parser.add_argument("--strategy", default="default",
-                        choices=["default", "mirrored", "multiworker"])
+    add_strategy_argument(parser)
     args = parser.parse_args(argv)
     epochs = args.epochs or zoo.card(name)["training"]["epochs"]
     command = "keras-rbf train " + " ".join(shlex.quote(a) for a in [name, *(argv or [])])

@@ -1,0 +1,164 @@
+"""Speed and memory of RBFMapping: `keras-rbf bench` / `python -m evaluation.bench_rbf`.
+
+Times forward + backward (gradients of a scalar loss with respect to the input and
+every variable, compiled with `tf.function`) and measures peak memory of three
+computations on the same input:
+
+- ``rbf``: `RBFMapping` as shipped (Cholesky-expanded distances, `squared_distances`);
+- ``naive``: the textbook formula on an explicit `(N, P, K)` difference tensor;
+- ``dense``: a `Dense` layer with the same input and output sizes (the floor).
+
+Each case runs in its own subprocess so that peak memory is that case's alone: on
+CPU the increase of the process's peak resident set size over its size just before
+the first call; on GPU TensorFlow's own peak-allocation counter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+__all__ = ["main", "SHAPES", "run_case"]
+
+# name -> (N feature vectors, K channels, P centers = units)
+SHAPES = {
+    "mnist_cnn_block1": (128 * 14 * 14, 64, 64),
+    "unet_block": (16 * 64 * 64, 64, 64),
+    "irv2_top": (32, 1536, 1536),
+}
+METHODS = ("rbf", "naive", "dense")
+
+
+def _rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+def run_case(method: str, n: int, k: int, p: int, repeats: int = 5) -> dict:
+    """Times one case in this process; returns median seconds and peak memory (MB)."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_rbf.layers import RBFMapping, squared_distances
+
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(n, k)).astype("float32"))
+    if method == "dense":
+        layer = keras.layers.Dense(p)
+    else:
+        layer = RBFMapping(units=p, num_centers=p)
+    layer.build((None, k))
+    variables = list(layer.trainable_variables)
+
+    if method == "naive":
+        def forward(inputs):
+            dist = squared_distances(inputs, layer.centers, layer.psi_factor, layer.epsilon,
+                                     method="broadcast")
+            return tf.matmul(tf.exp(-layer.beta * dist), layer.kernel) + layer.bias
+    else:
+        forward = layer
+
+    @tf.function
+    def step(inputs):
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            loss = tf.reduce_sum(tf.square(forward(inputs)))
+        grads = tape.gradient(loss, [inputs] + variables)
+        return loss, grads
+
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    step.get_concrete_function(x)  # trace outside the measured region
+    if gpu:
+        tf.config.experimental.reset_memory_stats("GPU:0")
+    rss_before = _rss_mb()
+    _, grads = step(x)  # first call: allocations, warm-up
+    [g.numpy() for g in grads]
+    peak = (tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20 if gpu
+            else _rss_mb() - rss_before)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        _, grads = step(x)
+        [g.numpy() for g in grads]
+        times.append(time.perf_counter() - start)
+    return {"seconds": float(np.median(times)), "peak_mb": float(peak), "device": "GPU" if gpu else "CPU"}
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="keras-rbf bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", default=None, help="also write the results to this file")
+    parser.add_argument("--case", default=None, help=argparse.SUPPRESS)  # subprocess mode
+    args = parser.parse_args(argv)
+    if args.case:
+        method, n, k, p = args.case.split(",")
+        print(json.dumps(run_case(method, int(n), int(k), int(p), args.repeats)))
+        return 0
+
+    import tensorflow as tf
+
+    results = {}
+    for shape in args.shapes:
+        n, k, p = SHAPES[shape]
+        for method in METHODS:
+            out = subprocess.run(
+                [sys.executable, "-m", "keras_rbf.benchmarks", "--case", f"{method},{n},{k},{p}",
+                 "--repeats", str(args.repeats)],
+                capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+            )
+            if out.returncode != 0:
+                results[(shape, method)] = {"error": out.stderr.strip().splitlines()[-1]}
+                continue
+            results[(shape, method)] = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"RBFMapping forward+backward, median of {args.repeats} runs after warm-up")
+    print(f"machine: {_machine()}; TensorFlow {tf.__version__}; "
+          f"device: {next(iter(results.values())).get('device', '?')}")
+    print()
+    header = ("| shape | N | K=P | rbf ms | naive ms | dense ms | naive/rbf time | rbf/dense time "
+              "| rbf MB | naive MB | dense MB | naive/rbf memory |")
+    print(header)
+    print("|---" * (header.count("|") - 1) + "|")
+    for shape in args.shapes:
+        n, k, _ = SHAPES[shape]
+        r = {m: results[(shape, m)] for m in METHODS}
+        def ms(m):
+            return f"{r[m]['seconds'] * 1e3:.1f}" if "seconds" in r[m] else "error"
+        def mb(m):
+            return f"{r[m]['peak_mb']:.0f}" if "peak_mb" in r[m] else "error"
+        def ratio(a, b, key):
+            if key in r[a] and key in r[b] and r[b][key] > 0:
+                return f"{r[a][key] / r[b][key]:.1f}x"
+            return "n/a"
+        print(f"| {shape} | {n} | {k} | {ms('rbf')} | {ms('naive')} | {ms('dense')} "
+              f"| {ratio('naive', 'rbf', 'seconds')} | {ratio('rbf', 'dense', 'seconds')} "
+              f"| {mb('rbf')} | {mb('naive')} | {mb('dense')} | {ratio('naive', 'rbf', 'peak_mb')} |")
+    for (shape, method), r in results.items():
+        if "error" in r:
+            print(f"{shape}/{method} failed: {r['error']}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({f"{s}/{m}": v for (s, m), v in results.items()}, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
