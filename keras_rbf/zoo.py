@@ -27,6 +27,7 @@ import hashlib
 import importlib
 import json
 import os
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -215,7 +216,11 @@ def load(name: str, weights: str | os.PathLike | None = "pretrained", **override
     model = build(name, **overrides)
     if path is not None:
         try:
-            model.load_weights(str(path))
+            # Keras only warns when parts of a file do not match the model and leaves
+            # those layers freshly initialized: treat any such warning as a mismatch.
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", UserWarning)
+                model.load_weights(str(path))
         except Exception as err:  # Keras raises ValueError/KeyError/OSError variously
             raise ZooError(
                 f"Weight file {path} does not fit zoo model {name!r} "

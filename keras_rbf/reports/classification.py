@@ -137,7 +137,9 @@ def _plots(out: Path, curves: dict, grad_norms: dict, feats: dict, labels: np.nd
     fig, axes = plt.subplots(len(names), n_layers + 1, figsize=(3.2 * (n_layers + 1), 3.2 * len(names)))
     for i, name in enumerate(names):
         for j, f in enumerate(feats[name]):
-            emb = TSNE(n_components=2, init="pca", random_state=0, perplexity=30).fit_transform(f)
+            perplexity = min(30.0, (len(f) - 1) / 3.0)  # TSNE needs perplexity < n
+            emb = TSNE(n_components=2, init="pca", random_state=0,
+                       perplexity=perplexity).fit_transform(f)
             axes[i, j].scatter(emb[:, 0], emb[:, 1], c=labels, s=3, cmap="tab10")
             axes[i, j].set_title(f"{name}: t-SNE layer {j + 1}", fontsize=9)
         pca = PCA(2).fit_transform(feats[name][-1])

@@ -1,0 +1,153 @@
+"""The zoo: names, cards, offline loading with sha256 checks, download fallback."""
+
+import functools
+import http.server
+import json
+import shutil
+import threading
+
+import numpy as np
+import pytest
+
+from keras_rbf import attacks, datasets, zoo
+from keras_rbf.datasets import DatasetNotFoundError
+
+CNN_ENTRIES = ["cnn_mnist", "cnn_rbf_mnist", "cnn_fashion_mnist", "cnn_rbf_fashion_mnist"]
+
+
+def test_list_and_cards():
+    names = zoo.list()
+    assert set(CNN_ENTRIES) <= set(names)
+    for name in CNN_ENTRIES:
+        info = zoo.card(name)
+        assert info["name"] == name
+        assert len(info["weights"]["sha256"]) == 64
+        assert info["training"]["command"].startswith("keras-rbf train " + name)
+        assert 0.0 < info["metrics"]["clean_test_accuracy"] <= 1.0
+
+
+def test_unknown_name_lists_known_names():
+    with pytest.raises(zoo.ZooError, match="cnn_rbf_mnist") as err:
+        zoo.load("cnn_rbf_mnsit")
+    assert "Unknown zoo model 'cnn_rbf_mnsit'" in str(err.value)
+
+
+@pytest.mark.parametrize("name", CNN_ENTRIES)
+def test_pretrained_clean_accuracy_matches_card(name):
+    info = zoo.card(name)
+    try:
+        _, (x, y) = datasets.load(info["dataset"]["name"], **info["dataset"].get("kwargs", {}))
+    except DatasetNotFoundError as err:
+        pytest.skip(f"data set not on this machine: {err}")
+    model = zoo.load(name)
+    acc = attacks.accuracy(model, x, y)
+    assert abs(acc - info["metrics"]["clean_test_accuracy"]) <= 0.001
+    assert acc > 0.8
+
+
+def test_prop_trained_rbf_layers_are_alive():
+    for name in ("cnn_rbf_mnist", "cnn_rbf_fashion_mnist"):
+        live = zoo.card(name)["metrics"]["rbf_live_fraction_test"]
+        assert len(live) == 3 and min(live.values()) > 0.5, (name, live)
+
+
+@pytest.fixture
+def private_zoo(tmp_path, monkeypatch):
+    """A copy of the cnn_mnist entry in a zoo folder of its own, and an empty cache."""
+    root = tmp_path / "zoo"
+    shutil.copytree(zoo.zoo_dir() / "cnn_mnist", root / "cnn_mnist")
+    monkeypatch.setattr(zoo, "zoo_dir", lambda: root)
+    monkeypatch.setenv("KERAS_RBF_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("KERAS_RBF_WEIGHTS_DIR", raising=False)
+    return root
+
+
+def test_tampered_weights_fail_the_sha256_check(private_zoo):
+    path = private_zoo / "cnn_mnist" / "cnn_mnist.weights.h5"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(zoo.ZooError, match="sha256"):
+        zoo.load("cnn_mnist")
+
+
+def test_weights_of_another_architecture_are_refused_naming_both():
+    other = zoo.zoo_dir() / "cnn_rbf_mnist" / "cnn_rbf_mnist.weights.h5"
+    with pytest.raises(zoo.ZooError) as err:
+        zoo.load("cnn_mnist", weights=other)
+    assert "cnn_rbf_mnist.weights.h5" in str(err.value) and "'cnn_mnist'" in str(err.value)
+
+
+def test_missing_weights_path_and_overrides_with_pretrained_are_errors(tmp_path):
+    with pytest.raises(zoo.ZooError, match="does not exist"):
+        zoo.load("cnn_mnist", weights=tmp_path / "nope.weights.h5")
+    with pytest.raises(zoo.ZooError, match="card's architecture"):
+        zoo.load("cnn_mnist", filters=(8, 8, 8))
+    model = zoo.load("cnn_mnist", weights=None, filters=(8, 8, 8))
+    assert model.get_layer("conv1").filters == 8
+
+
+def _move_weights_out(private_zoo, tmp_path, url_for):
+    src = private_zoo / "cnn_mnist" / "cnn_mnist.weights.h5"
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.move(src, served / src.name)
+    card_path = private_zoo / "cnn_mnist" / "card.json"
+    info = json.loads(card_path.read_text())
+    info["weights"]["url"] = url_for(served / src.name)
+    card_path.write_text(json.dumps(info))
+    return served / src.name
+
+
+def _check_download(tmp_path):
+    x = np.random.default_rng(0).uniform(size=(4, 28, 28, 1)).astype("float32")
+    reference = zoo.load("cnn_mnist", weights=tmp_path / "served" / "cnn_mnist.weights.h5")
+    model = zoo.load("cnn_mnist")
+    np.testing.assert_allclose(model.predict(x, verbose=0), reference.predict(x, verbose=0))
+    assert (tmp_path / "cache" / "cnn_mnist" / "cnn_mnist.weights.h5").is_file()
+
+
+def test_download_from_a_file_url_into_the_cache(private_zoo, tmp_path):
+    _move_weights_out(private_zoo, tmp_path, lambda p: p.as_uri())
+    _check_download(tmp_path)
+
+
+def test_download_from_a_loopback_http_origin(private_zoo, tmp_path):
+    served = _move_weights_out(private_zoo, tmp_path, lambda p: "")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        card_path = private_zoo / "cnn_mnist" / "card.json"
+        info = json.loads(card_path.read_text())
+        info["weights"]["url"] = f"http://127.0.0.1:{server.server_port}/{served.name}"
+        card_path.write_text(json.dumps(info))
+        _check_download(tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_no_url_and_no_file_says_where_it_looked(private_zoo, tmp_path):
+    _move_weights_out(private_zoo, tmp_path, lambda p: None)
+    with pytest.raises(zoo.ZooError, match="looked in"):
+        zoo.load("cnn_mnist")
+
+
+def test_weights_dir_environment_variable_is_searched(private_zoo, tmp_path, monkeypatch):
+    served = _move_weights_out(private_zoo, tmp_path, lambda p: None)
+    monkeypatch.setenv("KERAS_RBF_WEIGHTS_DIR", str(served.parent))
+    assert zoo.resolve_weights("cnn_mnist") == served
+
+
+def test_weights_of_a_smaller_twin_are_refused(tmp_path):
+    """A file that matches only part of the model must not load with layers left random."""
+    small = zoo.build("cnn_mnist", filters=(8, 8, 8))
+    path = tmp_path / "small.weights.h5"
+    small.save_weights(str(path))
+    with pytest.raises(zoo.ZooError, match="does not fit"):
+        zoo.load("cnn_mnist", weights=path)
+    plain = zoo.zoo_dir() / "cnn_mnist" / "cnn_mnist.weights.h5"
+    with pytest.raises(zoo.ZooError, match="does not fit"):
+        zoo.load("cnn_rbf_mnist", weights=plain)
