@@ -12,7 +12,7 @@ from keras_rbf.reports.classification import TABLE1_KEYS
 @pytest.fixture(scope="module")
 def report_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("reports") / "mnist"
-    assert main(["reproduce", "mnist", "--n-test", "24", "--n-expensive", "2", "--out", str(out)]) == 0
+    assert main(["reproduce", "mnist", "--n-test", "24", "--n-expensive", "3", "--n-spsa", "2", "--out", str(out)]) == 0
     return out
 
 

@@ -35,7 +35,8 @@ PAPER_TABLE1 = {
 PAPER_TABLE2 = {"ORIG": {"silhouette": 0.2612, "calinski_harabasz": 1658},
                 "PROP": {"silhouette": 0.4284, "calinski_harabasz": 2570}}
 # Attacks that cost many model evaluations per image run on the first `n_expensive`.
-EXPENSIVE = ("cw", "spsa", "strong_linf_0.1", "strong_linf_0.3")
+EXPENSIVE = ("cw", "strong_linf_0.1", "strong_linf_0.3")
+# SPSA evaluates the model 2 x 64 times per step, one image at a time: fewer images still.
 
 
 def _features(model: keras.Model, x: np.ndarray) -> list[np.ndarray]:
@@ -78,18 +79,21 @@ def input_gradient_norms(model: keras.Model, x: np.ndarray, y: np.ndarray) -> np
     return np.abs(grad).reshape(len(x), -1).sum(-1)
 
 
-def _checklist(res: dict, curves: dict, transfer: dict, subset_pgd: dict) -> list[dict]:
+def _checklist(res: dict, curves: dict, transfer: dict, subset_pgd: dict,
+               subset_strong: dict) -> list[dict]:
     """Athalye et al. (2018) sanity checks as pass/fail rows; `subset_pgd` holds each
-    model's paper-PGD accuracy on the images the strong attack used."""
+    model's paper-PGD accuracy on the images the strong attack used, `subset_strong` the
+    strong attack's (eps 0.3) on the images SPSA used."""
     tol = 0.02
     rows = []
     for name, r in res.items():
         rows.append({"model": name, "check": "iterative (BIM) at least as strong as one-step (FGSM)",
                      "values": f"BIM {r['bim']:.3f} vs FGSM {r['fgsm']:.3f}",
                      "pass": r["bim"] <= r["fgsm"] + tol})
-        worst_grad = min(r["strong_linf_0.3"], r["bim"])
-        rows.append({"model": name, "check": "gradient-free (SPSA) no stronger than gradient-based",
-                     "values": f"SPSA {r['spsa']:.3f} vs min(strong 0.3, BIM) {worst_grad:.3f}",
+        worst_grad = subset_strong[name]
+        rows.append({"model": name, "check": "gradient-free (SPSA) no stronger than gradient-based "
+                     "(same images)",
+                     "values": f"SPSA {r['spsa']:.3f} vs strong 0.3 {worst_grad:.3f}",
                      "pass": r["spsa"] >= worst_grad - tol})
         eps, acc = curves[name]["pgd"]
         rows.append({"model": name, "check": "accuracy falls to ~0 as eps grows (PGD, eps 0.5)",
@@ -178,7 +182,8 @@ def _markdown(report: dict, files: list[str]) -> str:
     s = report["settings"]
     lines = [f"# {report['dataset']}: ORIG vs PROP under attack", "",
              f"Test images: {report['n_test']} ({s['data']}); the expensive attacks "
-             f"({', '.join(EXPENSIVE)}) use the first {s['n_expensive']}. "
+             f"({', '.join(EXPENSIVE)}) use the first {s['n_expensive']}, SPSA the first "
+             f"{s['n_spsa']}. "
              f"Produced by `{s['command']}` in {report['seconds']:.0f} s.", "",
              "## Table 1: accuracy under attack", "",
              "| attack | settings | " + " | ".join(f"{n} ({roles[n]})" for n in names)
@@ -241,7 +246,9 @@ def main(dataset: str, argv: list[str] | None = None) -> int:
     parser.add_argument("--n-test", type=int, default=1000,
                         help="test images for the cheap attacks (default 1000)")
     parser.add_argument("--n-expensive", type=int, default=100,
-                        help="test images for C&W, SPSA and the strong attack (default 100)")
+                        help="test images for C&W and the strong attack (default 100)")
+    parser.add_argument("--n-spsa", type=int, default=20,
+                        help="test images for SPSA (default 20; <= --n-expensive)")
     parser.add_argument("--attacks", nargs="+", default=TABLE1_KEYS[1:],
                         choices=TABLE1_KEYS[1:])
     parser.add_argument("--orig", default=f"cnn_{dataset}")
@@ -258,13 +265,15 @@ def main(dataset: str, argv: list[str] | None = None) -> int:
     _, (x_all, y_all) = datasets.load(info["name"], **info.get("kwargs", {}))
     x, y = x_all[: args.n_test], y_all[: args.n_test]
     n_exp = min(args.n_expensive, len(x))
+    n_spsa = min(args.n_spsa, n_exp)
     models = {name: zoo.load(name) for name in (args.orig, args.prop)}
     settings = {k: dict(v) for k, v in attacks.PAPER_SETTINGS.items()}
     results, advs = {}, {}
     for name, model in models.items():
         r = {"clean": attacks.accuracy(model, x, y)}
         for key in args.attacks:
-            xs, ys = (x[:n_exp], y[:n_exp]) if key in EXPENSIVE else (x, y)
+            n = n_spsa if key == "spsa" else n_exp if key in EXPENSIVE else len(x)
+            xs, ys = x[:n], y[:n]
             if key.startswith("strong"):
                 adv = attacks.generate(model, xs, ys, "strong", eps=float(key.split("_")[-1]))
             else:
@@ -308,6 +317,7 @@ def main(dataset: str, argv: list[str] | None = None) -> int:
         "settings": {
             "data": info.get("description", info["name"]),
             "n_expensive": int(n_exp),
+            "n_spsa": int(n_spsa),
             "attacks": {**{k: settings[k] for k in settings},
                         "bim": {**settings["bim"], "eps_iter": "eps / nb_iter"},
                         "mim": {**settings["mim"], "eps_iter": "eps / nb_iter"},
@@ -332,7 +342,10 @@ def main(dataset: str, argv: list[str] | None = None) -> int:
         subset_pgd = {n: attacks.accuracy(m, advs[(n, "pgd")][:n_exp], y[:n_exp])
                       for n, m in models.items()}
         report["pgd_on_expensive_subset"] = subset_pgd
-        report["checklist"] = _checklist(results, curves, transfer, subset_pgd)
+        subset_strong = {n: attacks.accuracy(m, advs[(n, "strong_linf_0.3")][:n_spsa], y[:n_spsa])
+                         for n, m in models.items()}
+        report["strong_linf_0.3_on_spsa_subset"] = subset_strong
+        report["checklist"] = _checklist(results, curves, transfer, subset_pgd, subset_strong)
     files = _plots(out, curves, grad_norms, feats, y[:n_emb], psi_history)
     report["seconds"] = time.time() - start
     report["claims"] = _claims(report) if report["checklist"] else []
