@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -91,16 +90,6 @@ def run_case(method: str, n: int, k: int, p: int, repeats: int = 5) -> dict:
     return {"seconds": float(np.median(times)), "peak_mb": float(peak), "device": "GPU" if gpu else "CPU"}
 
 
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="keras-rbf bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -116,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import tensorflow as tf
 
+    from keras_rbf.recipes import machine
+
     results = {}
     for shape in args.shapes:
         n, k, p = SHAPES[shape]
@@ -130,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             results[(shape, method)] = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"RBFMapping forward+backward, median of {args.repeats} runs after warm-up")
-    print(f"machine: {_machine()}; TensorFlow {tf.__version__}; "
+    print(f"machine: {machine()}; TensorFlow {tf.__version__}; "
           f"device: {next(iter(results.values())).get('device', '?')}")
     print()
     header = ("| shape | N | K=P | rbf ms | naive ms | dense ms | naive/rbf time | rbf/dense time "

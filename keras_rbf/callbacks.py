@@ -7,12 +7,14 @@ and the Frobenius norm of the change of Psi (the paper's Fig. 6).
 
 from __future__ import annotations
 
+import time
+
 import keras
 import numpy as np
 
 from keras_rbf.layers import RBFMapping, live_fraction
 
-__all__ = ["RBFMonitor", "rbf_layers", "rbf_live_fractions"]
+__all__ = ["RBFMonitor", "EpochTimer", "rbf_layers", "rbf_live_fractions"]
 
 
 def rbf_layers(model: keras.Model) -> list[RBFMapping]:
@@ -80,3 +82,17 @@ class RBFMonitor(keras.callbacks.Callback):
         if logs is not None:
             for name, values in self.history["live_fraction"].items():
                 logs[f"{name}_live"] = values[-1]
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall-clock seconds of each epoch, in `seconds` (rounded to ms)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(round(time.perf_counter() - self._start, 3))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 
 from keras_rbf.datasets import DatasetNotFoundError
 from keras_rbf.datasets.idx import read_idx

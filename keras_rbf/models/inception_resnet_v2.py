@@ -43,7 +43,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from keras_rbf.layers import RBFMapping, rbf_block
+from keras_rbf.layers import rbf_block
 
 __all__ = [
     "build_inception_resnet_v2",

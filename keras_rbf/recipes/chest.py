@@ -18,18 +18,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import sys
-import time
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from keras_rbf import zoo
+from keras_rbf.callbacks import EpochTimer
 from keras_rbf.datasets import chestxray14
 from keras_rbf.layers import RBFMapping, live_fraction
+from keras_rbf.recipes import machine
 
 __all__ = [
     "main", "train", "train_model", "paper_optimizer", "build_entry", "adapt_rbf_centers",
@@ -140,18 +140,6 @@ def adapt_rbf_centers(model: keras.Model, x: np.ndarray, seed: int = 0) -> dict:
     return status
 
 
-class _StepTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.epoch_seconds: list[float] = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epoch_seconds.append(round(time.perf_counter() - self._start, 3))
-
-
 def train_model(model: keras.Model, splits: dict, epochs: int, image_size: int,
                 batch_size: int = 4, steps_per_epoch: int | None = None,
                 gda_stddev: float | None = None, seed: int = 0, adapt_centers: bool = True,
@@ -196,7 +184,7 @@ def train_model(model: keras.Model, splits: dict, epochs: int, image_size: int,
         metrics=["accuracy"],
         run_eagerly=run_eagerly,
     )
-    timer = _StepTimer()
+    timer = EpochTimer()
     fit = model.fit(ds, epochs=epochs, steps_per_epoch=steps, validation_data=val,
                     callbacks=[timer], verbose=verbose)
     return {
@@ -205,13 +193,9 @@ def train_model(model: keras.Model, splits: dict, epochs: int, image_size: int,
         "batch_size": batch_size,
         "gda_stddev": gda_stddev,
         "rbf_centers": adapted,
-        "seconds_per_epoch": timer.epoch_seconds,
+        "seconds_per_epoch": timer.seconds,
         **{k: [float(v) for v in vals] for k, vals in fit.history.items()},
     }
-
-
-def _machine() -> str:
-    return f"{platform.machine()} {os.cpu_count()} CPU cores, Python {platform.python_version()}"
 
 
 def train(name: str, data_dir: str, epochs: int, image_size: int = 299, batch_size: int = 4,
@@ -260,7 +244,7 @@ def train(name: str, data_dir: str, epochs: int, image_size: int = 299, batch_si
         "command": command or f"keras-rbf train {name} --data-dir {data_dir} --epochs {epochs}",
         "epochs": epochs, "batch_size": batch_size, "seed": seed, "fraction": fraction,
         "steps_per_epoch": history["steps_per_epoch"], "gda_stddev": gda_stddev,
-        "data_dir": str(data_dir), "machine": _machine(),
+        "data_dir": str(data_dir), "machine": machine(),
     })
     info["metrics"] = {
         "clean_test_accuracy": accuracy(model, x_test, test.labels),

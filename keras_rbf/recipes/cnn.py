@@ -13,14 +13,14 @@ import argparse
 import json
 import shlex
 import sys
-import time
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from keras_rbf import datasets, zoo
-from keras_rbf.callbacks import RBFMonitor, rbf_layers, rbf_live_fractions
+from keras_rbf.callbacks import EpochTimer, RBFMonitor, rbf_layers, rbf_live_fractions
+from keras_rbf.recipes import machine
 
 __all__ = ["main", "train", "adapt_rbf_centers", "evaluate_accuracy"]
 
@@ -99,7 +99,7 @@ def train(
             metrics=["accuracy"],
         )
     monitor = RBFMonitor(x_test[:256])
-    timer = _EpochTimer()
+    timer = EpochTimer()
     backup_dir = Path(backup_dir or Path("checkpoints") / name)
     chief = is_chief(scope)
     if not chief:
@@ -142,7 +142,7 @@ def train(
             "seed": seed,
             "adapt_centers": bool(adapt_centers and rbf_layers(model)),
             "seconds_per_epoch_median": float(np.median(timer.seconds)) if timer.seconds else None,
-            "machine": _machine(),
+            "machine": machine(),
         }
     )
     info.setdefault("metrics", {})
@@ -155,25 +155,6 @@ def train(
     )
     (out_dir / "card.json").write_text(json.dumps(info, indent=2) + "\n")
     return info
-
-
-class _EpochTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.seconds: list[float] = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(round(time.perf_counter() - self._start, 3))
-
-
-def _machine() -> str:
-    import os
-    import platform
-
-    return f"{platform.machine()} {os.cpu_count()} CPU cores, {platform.python_version()}"
 
 
 def main(name: str, argv: list[str] | None = None) -> int:

@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shlex
 import sys
-import time
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from keras_rbf import datasets, zoo
+from keras_rbf.callbacks import EpochTimer
+from keras_rbf.recipes import machine
 from keras_rbf.analysis.segmentation_metrics import masks_from_logits, scores
 
 __all__ = ["main", "train", "load_data", "compile_segmentation", "predict_masks",
@@ -78,22 +77,6 @@ def rbf_live_fractions(model: keras.Model, x: np.ndarray) -> dict[str, float]:
     return {k: round(float(v), 4) for k, v in _live(model, x, batch_size=32).items()}
 
 
-class _EpochTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.seconds: list[float] = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(round(time.perf_counter() - self._start, 3))
-
-
-def _machine() -> str:
-    return f"{platform.machine()} {os.cpu_count()} CPU cores, Python {platform.python_version()}"
-
-
 def train(
     name: str,
     epochs: int,
@@ -135,7 +118,7 @@ def train(
     (x_train, y_train), (x_test, y_test) = data["train"], data["test"]
     validation = data.get("validation")
     model = compile_segmentation(zoo.build(name), learning_rate, rho)
-    timer = _EpochTimer()
+    timer = EpochTimer()
     backup_dir = Path(backup_dir or Path("checkpoints") / name)
     fit = model.fit(
         x_train, y_train.astype("int32"), batch_size=batch_size, epochs=epochs, shuffle=True,
@@ -159,7 +142,7 @@ def train(
         "optimizer": f"Adadelta(learning_rate={learning_rate}, rho={rho})",
         "loss": "per-pixel softmax cross-entropy on logits", "seed": seed,
         "seconds_per_epoch_median": float(np.median(timer.seconds)) if timer.seconds else None,
-        "machine": _machine(),
+        "machine": machine(),
     })
     info["metrics"] = {
         "clean_test": scores(predict_masks(model, x_test), y_test),

@@ -37,7 +37,7 @@ import keras
 import numpy as np
 
 from keras_rbf import zoo
-from keras_rbf.analysis.segmentation_metrics import masks_from_logits, scores
+from keras_rbf.analysis.segmentation_metrics import scores
 from keras_rbf.attacks.dag import dag
 from keras_rbf.defenses.adversarial_training import adversarial_fit
 from keras_rbf.recipes.segmentation import (
