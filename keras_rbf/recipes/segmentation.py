@@ -88,6 +88,7 @@ def train(
     out_dir: str | Path | None = None,
     backup_dir: str | Path | None = None,
     command: str | None = None,
+    strategy: str = "default",
     verbose: int | str = 2,
 ) -> dict:
     """Trains segmentation zoo entry `name`; writes weights, history and the updated card.
@@ -102,6 +103,7 @@ def train(
         out_dir: where weights, history and card go; default the entry's zoo folder.
         backup_dir: `BackupAndRestore` folder; default `checkpoints/<name>`.
         command: the command line recorded in the card.
+        strategy: "default", "mirrored" or "multiworker" (see `keras_rbf.distribute`).
         verbose: Keras progress setting.
 
     Returns:
@@ -109,23 +111,32 @@ def train(
     """
     import tensorflow as tf
 
+    from keras_rbf.distribute import get_strategy, is_chief
+
     info = zoo.card(name)
     if info.get("family") != FAMILY:
         raise ValueError(f"{name!r} is not a segmentation zoo entry (family {info.get('family')!r})")
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
+    scope = get_strategy(strategy)  # before any TensorFlow op (multiworker needs it first)
     data = load_data(info["dataset"], data_dir)
     (x_train, y_train), (x_test, y_test) = data["train"], data["test"]
     validation = data.get("validation")
-    model = compile_segmentation(zoo.build(name), learning_rate, rho)
+    with scope.scope():
+        model = compile_segmentation(zoo.build(name), learning_rate, rho)
     timer = EpochTimer()
     backup_dir = Path(backup_dir or Path("checkpoints") / name)
+    chief = is_chief(scope)
+    if not chief:
+        backup_dir = backup_dir / f"worker{scope.cluster_resolver.task_id}"
     fit = model.fit(
         x_train, y_train.astype("int32"), batch_size=batch_size, epochs=epochs, shuffle=True,
         validation_data=None if validation is None else (validation[0], validation[1].astype("int32")),
         callbacks=[keras.callbacks.BackupAndRestore(str(backup_dir)), timer],
         verbose=verbose,
     )
+    if not chief:
+        return info  # only the chief writes weights, history and card
     out_dir = Path(out_dir or zoo.card_path(name).parent)
     out_dir.mkdir(parents=True, exist_ok=True)
     weights_path = out_dir / f"{name}.weights.h5"
@@ -155,6 +166,8 @@ def train(
 
 def main(name: str, argv: list[str] | None = None) -> int:
     """`keras-rbf train NAME [--epochs E] [--data-dir ROOT] ...` for segmentation entries."""
+    from keras_rbf.distribute import add_strategy_argument
+
     parser = argparse.ArgumentParser(prog=f"keras-rbf train {name}")
     parser.add_argument("--epochs", type=int, default=None, help="default: the card's training.epochs")
     parser.add_argument("--batch-size", type=int, default=16)
@@ -165,13 +178,14 @@ def main(name: str, argv: list[str] | None = None) -> int:
                         help="ISIC 2017 root (default $KERAS_RBF_ISIC2017_DIR); unused for synthlesion")
     parser.add_argument("--out-dir", default=None, help="default: the entry's zoo folder")
     parser.add_argument("--backup-dir", default=None)
+    add_strategy_argument(parser)
     args = parser.parse_args(argv)
     epochs = args.epochs or zoo.card(name)["training"]["epochs"]
     command = "keras-rbf train " + " ".join(shlex.quote(a) for a in [name, *(argv or [])])
     info = train(
         name, epochs=epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         rho=args.rho, seed=args.seed, data_dir=args.data_dir, out_dir=args.out_dir,
-        backup_dir=args.backup_dir, command=command,
+        backup_dir=args.backup_dir, command=command, strategy=args.strategy,
     )
     print(json.dumps({"name": name, **info["metrics"]}, indent=2))
     return 0

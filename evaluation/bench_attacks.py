@@ -1,0 +1,11 @@
+"""Compiled vs eager attack loops: `python -m evaluation.bench_attacks [--n 200]`.
+
+The benchmark lives in `keras_rbf.benchmarks.attack_main`.
+"""
+
+import sys
+
+from keras_rbf.benchmarks import attack_main
+
+if __name__ == "__main__":
+    sys.exit(attack_main(sys.argv[1:]))
