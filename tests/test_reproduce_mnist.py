@@ -44,3 +44,19 @@ def test_markdown_numbers_come_from_the_json(report_dir):
     for name, scores in analysis["clustering"].items():
         assert re.search(rf"\| {name} \| {scores['silhouette']:.4f} \|", md)
     assert "## What this run supports" in md
+
+
+def test_record_in_cards_copies_the_rows(report_dir, tmp_path, monkeypatch):
+    import shutil
+
+    from keras_rbf import zoo
+    from keras_rbf.reports.classification import record_in_cards
+
+    for name in ("cnn_mnist", "cnn_rbf_mnist"):
+        shutil.copytree(zoo.zoo_dir() / name, tmp_path / name)
+    monkeypatch.setattr(zoo, "zoo_dir", lambda: tmp_path)
+    assert sorted(record_in_cards(report_dir / "table1.json")) == ["cnn_mnist", "cnn_rbf_mnist"]
+    table = json.loads((report_dir / "table1.json").read_text())
+    for name in ("cnn_mnist", "cnn_rbf_mnist"):
+        rob = zoo.card(name)["robustness"]
+        assert rob["accuracy"] == table["models"][name] and rob["n_test"] == 24

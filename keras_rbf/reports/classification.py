@@ -21,7 +21,7 @@ import numpy as np
 from keras_rbf import attacks, datasets, zoo
 from keras_rbf.callbacks import rbf_layers
 
-__all__ = ["main", "PAPER_TABLE1", "TABLE1_KEYS"]
+__all__ = ["main", "record_in_cards", "PAPER_TABLE1", "TABLE1_KEYS"]
 
 TABLE1_KEYS = ["clean", "fgsm", "bim", "mim", "pgd", "cw", "spsa", "gn",
                "strong_linf_0.1", "strong_linf_0.3"]
@@ -241,6 +241,30 @@ def _claims(report: dict) -> list[str]:
     return out
 
 
+def record_in_cards(table1_path: str | Path) -> list[str]:
+    """Copies each model's Table 1 row from a `table1.json` into its zoo card's
+    "robustness" (with n_test, settings and the command that produced it).
+
+    Returns:
+        The names of the cards updated.
+    """
+    table = json.loads(Path(table1_path).read_text())
+    for name, scores in table["models"].items():
+        path = zoo.card_path(name)
+        info = json.loads(path.read_text())
+        info["robustness"] = {
+            "source": "keras-rbf reproduce (keras_rbf/reports/classification.py)",
+            "command": table["settings"]["command"].strip(),
+            "n_test": table["n_test"],
+            "n_expensive": table["settings"]["n_expensive"],
+            "n_spsa": table["settings"]["n_spsa"],
+            "attack_settings": table["settings"]["attacks"],
+            "accuracy": scores,
+        }
+        path.write_text(json.dumps(info, indent=2) + "\n")
+    return list(table["models"])
+
+
 def main(dataset: str, argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"keras-rbf reproduce {dataset}")
     parser.add_argument("--n-test", type=int, default=1000,
@@ -255,6 +279,8 @@ def main(dataset: str, argv: list[str] | None = None) -> int:
     parser.add_argument("--prop", default=f"cnn_rbf_{dataset}")
     parser.add_argument("--out", default=f"reports/{dataset}")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--update-cards", action="store_true",
+                        help="also write each model's row into its zoo card's 'robustness'")
     args = parser.parse_args(argv)
     start = time.time()
     keras.utils.set_random_seed(args.seed)
@@ -354,6 +380,8 @@ def main(dataset: str, argv: list[str] | None = None) -> int:
     (out / "table1.json").write_text(json.dumps(table1, indent=2) + "\n")
     (out / "analysis.json").write_text(json.dumps(analysis, indent=2) + "\n")
     (out / "table1.md").write_text(_markdown(report, files))
+    if args.update_cards:
+        print("updated cards:", ", ".join(record_in_cards(out / "table1.json")))
     print(f"wrote {out / 'table1.json'}, analysis.json, table1.md and {len(files)} figures "
           f"in {report['seconds']:.0f} s")
     return 0
