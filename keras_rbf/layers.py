@@ -25,6 +25,8 @@ __all__ = [
     "RBFMapping",
     "rbf_block",
     "squared_distances",
+    "psi_matrix",
+    "whitening_transpose",
     "MinValue",
     "PsiIdentity",
     "live_fraction",
@@ -81,6 +83,22 @@ class PsiIdentity(keras.initializers.Initializer):
         return {"epsilon": self.epsilon}
 
 
+def psi_matrix(psi_factor, epsilon: float):
+    """`Psi = A A^T + epsilon I`, `(K, K)`, from the factor `A` (`psi_factor`)."""
+    k = ops.shape(psi_factor)[0]
+    return ops.matmul(psi_factor, ops.transpose(psi_factor)) + epsilon * ops.eye(
+        k, dtype=psi_factor.dtype
+    )
+
+
+def whitening_transpose(psi_factor, epsilon: float):
+    """`T^T` with `T = L^{-1}`, `Psi = L L^T` (Cholesky), so that `f T^T` has squared norm
+    `f^T Psi^{-1} f`: one K x K factorization and triangular solve, weights only."""
+    k = ops.shape(psi_factor)[0]
+    chol = ops.cholesky(psi_matrix(psi_factor, epsilon))
+    return ops.transpose(ops.solve_triangular(chol, ops.eye(k, dtype=chol.dtype), lower=True))
+
+
 def squared_distances(
     features, centers, psi_factor, epsilon: float, method: str = "expanded"
 ):
@@ -100,23 +118,18 @@ def squared_distances(
     Returns:
         `(N, P)` distances `D[n, k] >= 0`.
     """
-    k = ops.shape(psi_factor)[0]
-    psi = ops.matmul(psi_factor, ops.transpose(psi_factor)) + epsilon * ops.eye(
-        k, dtype=psi_factor.dtype
-    )
     if method == "broadcast":
         diff = ops.expand_dims(features, 1) - ops.expand_dims(centers, 0)
-        psi_inv = ops.inv(psi)
+        psi_inv = ops.inv(psi_matrix(psi_factor, epsilon))
         return ops.sum(ops.matmul(diff, psi_inv) * diff, axis=-1)
     if method != "expanded":
         raise ValueError(f"method must be 'expanded' or 'broadcast', got {method!r}")
-    chol = ops.cholesky(psi)
-    transform = ops.solve_triangular(chol, ops.eye(k, dtype=chol.dtype), lower=True)
-    z_centers = ops.matmul(centers, ops.transpose(transform))  # (P, K)
+    k = ops.shape(psi_factor)[0]
+    transform_t = whitening_transpose(psi_factor, epsilon)
+    z_centers = ops.matmul(centers, transform_t)  # (P, K)
     # f T^T gives z; f T^T (C T^T)^T gives the cross term: one matmul yields both.
     projection = ops.concatenate(
-        [ops.transpose(transform), ops.matmul(ops.transpose(transform), ops.transpose(z_centers))],
-        axis=1,
+        [transform_t, ops.matmul(transform_t, ops.transpose(z_centers))], axis=1
     )  # (K, K + P)
     projected = ops.matmul(features, projection)
     z, cross = projected[:, :k], projected[:, k:]
@@ -367,12 +380,7 @@ class RBFMapping(keras.layers.Layer):
         dtype = self._math_dtype()
         k = self.input_dim
         flat = ops.reshape(ops.cast(inputs, dtype), (-1, k))
-        a = ops.cast(self.psi_factor, dtype)
-        psi = ops.matmul(a, ops.transpose(a)) + self.epsilon * ops.eye(k, dtype=dtype)
-        chol = ops.cholesky(psi)
-        transform_t = ops.transpose(
-            ops.solve_triangular(chol, ops.eye(k, dtype=dtype), lower=True)
-        )  # T^T, (K, K)
+        transform_t = whitening_transpose(ops.cast(self.psi_factor, dtype), self.epsilon)
         z_centers = ops.matmul(ops.cast(self.centers, dtype), transform_t)  # (P, K)
         b = ops.cast(self.beta, dtype) / (float(k) if self.scale_by_dim else 1.0)
         sq_norm = ops.sum(ops.square(ops.matmul(flat, transform_t)), axis=-1, keepdims=True)
@@ -402,10 +410,7 @@ class RBFMapping(keras.layers.Layer):
     @property
     def psi(self):
         """The current `Psi = A A^T + epsilon I`, `(K, K)`."""
-        a = ops.convert_to_tensor(self.psi_factor)
-        return ops.matmul(a, ops.transpose(a)) + self.epsilon * ops.eye(
-            self.input_dim, dtype=a.dtype
-        )
+        return psi_matrix(ops.convert_to_tensor(self.psi_factor), self.epsilon)
 
     def adapt(
         self,
