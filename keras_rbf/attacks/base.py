@@ -1,0 +1,131 @@
+"""One interface for every attack of the package, in the style of ART's evasion attacks.
+
+An attack is an object built from a model and its settings, which it validates when it
+is built; `generate(x, y)` returns adversarial images as a NumPy array. Batching, the
+progress bar and the input checks are written here once; a subclass implements only
+`_generate_batch(x, y)` on one batch of tensors.
+
+    attack = PGD(model, eps=0.1, nb_iter=40)
+    x_adv = attack.generate(x_test, y_test)     # (N, H, W, C) float32 in [0, 1]
+    attack.settings                              # {"eps": 0.1, "nb_iter": 40, ...}
+
+`model` is a Keras model or any callable from a batch of images to logits (a squeezer
+in front of a model, say).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+from tqdm.auto import tqdm
+
+__all__ = ["Attack", "AttackInputError", "check_images"]
+
+
+class AttackInputError(ValueError):
+    """Images or labels handed to an attack are not what it can attack."""
+
+
+def check_images(x, y=None, bounds: tuple[float, float] = (0.0, 1.0)) -> tuple[np.ndarray, Any]:
+    """Validates an attack's inputs and returns them as float32 images and int64 labels.
+
+    Args:
+        x: `(N, ...)` images.
+        y: `(N,)` integer labels, or None.
+        bounds: the range the images must lie in.
+
+    Returns:
+        `(x, y)` as `float32` and `int64` arrays (`y` stays None if it was).
+
+    Raises:
+        AttackInputError: images outside `bounds`, non-finite values, or labels of
+            another length or of another kind than integer class indices.
+    """
+    x = np.asarray(x, np.float32)
+    if x.ndim < 2:
+        raise AttackInputError(f"attacks need a batch of images (N, ...), got shape {x.shape}")
+    if x.size and not np.all(np.isfinite(x)):
+        raise AttackInputError("images contain NaN or infinite values")
+    low, high = bounds
+    if x.size and (x.min() < low or x.max() > high):
+        raise AttackInputError(
+            f"images must lie in [{low:g}, {high:g}], got values in "
+            f"[{x.min():.4g}, {x.max():.4g}]; divide 0-255 images by 255"
+        )
+    if y is None:
+        return x, None
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != len(x):
+        raise AttackInputError(
+            f"labels must have shape ({len(x)},) (one integer class per image), "
+            f"got shape {y.shape}"
+        )
+    if y.size and not np.issubdtype(y.dtype, np.integer):
+        if not np.all(np.equal(np.mod(y, 1), 0)):
+            raise AttackInputError("labels must be integer class indices, not one-hot or scores")
+    return x, y.astype(np.int64)
+
+
+class Attack:
+    """Base class: validated settings, batching and progress written once.
+
+    Subclasses list their settings with defaults in `DEFAULTS`, may check them in
+    `_validate()` (raise `ValueError` naming the setting), and implement
+    `_generate_batch(x, y) -> adversarial batch`.
+
+    Args:
+        model: a Keras model or a callable mapping a batch of images to logits.
+        batch_size: images per call of `_generate_batch`.
+        progress: show a progress bar over batches.
+        **settings: the attack's settings; unknown names are refused.
+    """
+
+    DEFAULTS: dict[str, Any] = {}
+    name: str = "attack"
+
+    def __init__(self, model: Callable, batch_size: int = 250, progress: bool = False,
+                 **settings):
+        unknown = sorted(set(settings) - set(self.DEFAULTS))
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__}: unknown setting(s) {unknown}; "
+                f"known: {sorted(self.DEFAULTS)}"
+            )
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError(f"{type(self).__name__}: batch_size must be a positive integer, "
+                             f"got {batch_size!r}")
+        self.model = model
+        self.batch_size = batch_size
+        self.progress = progress
+        self._settings = {**self.DEFAULTS, **settings}
+        self._validate()
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The attack's settings, as reports print them (a copy)."""
+        return dict(self._settings)
+
+    def _validate(self) -> None:
+        """Checks `self._settings`; raises ValueError naming the bad setting."""
+
+    def _generate_batch(self, x, y):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def generate(self, x, y) -> np.ndarray:
+        """Adversarial versions of `x`.
+
+        Args:
+            x: `(N, ...)` images in [0, 1].
+            y: `(N,)` integer true labels (untargeted attacks move away from them).
+
+        Returns:
+            `(N, ...)` float32 adversarial images in [0, 1].
+        """
+        x, y = check_images(x, y)
+        out = np.empty_like(x)
+        starts = range(0, len(x), self.batch_size)
+        for start in tqdm(starts, desc=self.name, disable=not self.progress, leave=False):
+            sl = slice(start, start + self.batch_size)
+            out[sl] = np.asarray(self._generate_batch(x[sl], y[sl]), np.float32)
+        return np.clip(out, 0.0, 1.0)
