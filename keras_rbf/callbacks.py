@@ -79,9 +79,11 @@ class RBFMonitor(keras.callbacks.Callback):
             change = float(np.linalg.norm(psi - self._last_psi[layer.name]))
             self.history["psi_change"].setdefault(layer.name, []).append(change)
             self._last_psi[layer.name] = psi
-        if logs is not None:
+        if logs is not None:  # so that the engine's HistoryLog records them too
             for name, values in self.history["live_fraction"].items():
                 logs[f"{name}_live"] = values[-1]
+            for name, values in self.history["psi_change"].items():
+                logs[f"{name}_psi_change"] = values[-1]
 
 
 class EpochTimer(keras.callbacks.Callback):

@@ -87,6 +87,11 @@ def load_model_for_export(name_or_path: str, weights: str = "pretrained"):
 def _version_dir(outdir: str | os.PathLike, version: int, overwrite: bool) -> Path:
     if not isinstance(version, (int, np.integer)) or isinstance(version, bool) or version < 0:
         raise ValueError(f"version must be a non-negative integer, got {version!r}")
+    if Path(outdir).exists() and not Path(outdir).is_dir():
+        raise FileExistsError(
+            f"OUTDIR {outdir} is an existing file, not a folder; pass a folder (the export "
+            f"goes into OUTDIR/{int(version)}/)"
+        )
     target = Path(outdir) / str(int(version))
     if target.exists() and any(target.iterdir()):
         if not overwrite:
@@ -303,7 +308,9 @@ def check_onnx(model, path: str | os.PathLike, inputs: list[np.ndarray]) -> floa
 
 def main(argv: list[str] | None = None) -> int:
     """`keras-rbf export NAME_OR_PATH OUTDIR [...]`; returns the exit status."""
-    parser = argparse.ArgumentParser(
+    from keras_rbf.cli_args import ArgumentParser
+
+    parser = ArgumentParser(
         prog="keras-rbf export", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,24 +1,37 @@
-"""The model zoo: `list()`, `card(name)`, `load(name, weights=...)`.
+"""The model zoo: `list()`, `card(name)`, `results(name)`, `find(...)`, `load(name)`.
 
-Every entry is a folder `zoo/<name>/` in the repository (installed as the data package
-`keras_rbf._zoo_files`) holding `card.json` and, once published, the weight file the
-card names. A card is data::
+Every entry is a folder `zoo/<name>/` of the repository (installed as the data package
+`keras_rbf._zoo_files`). As RobustBench keeps a model's definition apart from what was
+measured on it, an entry holds two files:
+
+- `card.json`, what defines the model (written by people and by `keras-rbf zoo publish`)::
 
     {
       "name": "cnn_rbf_mnist",
-      "family": "cnn",                                   # training recipe to use
-      "builder": "keras_rbf.models.cnn:build_cnn",        # module:function
-      "builder_kwargs": {...},                           # arguments of the builder
-      "dataset": {...}, "training": {"command": "...", ...},
-      "weights": {"file": "...weights.h5", "sha256": "...", "url": "..." | null} | null,
-      "metrics": {...}, "robustness": {...}
+      "family": "cnn",                                    # training recipe
+      "role": "PROP",                                     # ORIG | PROP | ADVT | ABLATION
+      "variant_of": "cnn_mnist",                          # the entry it modifies, or null
+      "builder": "keras_rbf.models.cnn:build_cnn",         # module:function
+      "builder_kwargs": {...},
+      "dataset": {"name": "mnist", "kwargs": {...}, "description": "..."},
+      "input": {"shape": [28, 28, 1], "range": [0.0, 1.0], "preprocessing": "..."},
+      "training": {"command": "keras-rbf train ...", "epochs": 15, ...},
+      "weights": {"0": {"file": "...weights.h5", "sha256": "...", "url": null}, ...} | null
     }
 
-Weights are resolved, for `weights="pretrained"`, from (1) the file shipped with the
-package, (2) `$KERAS_RBF_WEIGHTS_DIR/<name>/<file>` or `$KERAS_RBF_WEIGHTS_DIR/<file>`,
-(3) the user cache `$KERAS_RBF_HOME/<name>/<file>` (default `~/.keras/keras_rbf`), then
-(4) the card's URL, downloaded into that cache with `keras.utils.get_file`. Whatever the
-source, the file's sha256 must equal the card's before it is loaded.
+  `weights` maps each training seed to its file; `load(name)` gives seed 0.
+- `results.json`, what was measured on those weights: `{"training": {seed: block},
+  "robustness": {seed: block}}`, each block with the `command`, `package_version`,
+  `date` and `weights_sha256` that produced it (`keras_rbf.publish` writes it).
+
+Weights of `load(name, seed=k)` are looked up in (1) the package's zoo folder,
+(2) `$KERAS_RBF_WEIGHTS_DIR/<name>/<file>` or `$KERAS_RBF_WEIGHTS_DIR/<file>`, (3) the
+cache `$KERAS_RBF_HOME/<name>/<file>` (default `~/.keras/keras_rbf`), then (4) the
+card's URL, downloaded into that cache. Whatever the source, a file is used only if it
+is a readable HDF5 file whose sha256 equals the one expected.
+
+Zoo models take images in the range their card's `input.range` states ([0, 1] for
+every entry so far: pixel values divided by 255) and output logits.
 """
 
 from __future__ import annotations
@@ -32,15 +45,19 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import keras
+from keras_rbf.errors import UserError
 
-__all__ = ["list", "card", "load", "build", "zoo_dir", "sha256", "resolve_weights", "ZooError"]
+__all__ = [
+    "list", "card", "results", "find", "seeds", "load", "build", "zoo_dir", "cache_dir",
+    "sha256", "resolve_weights", "check_weight_file", "weights_filename", "ZooError",
+]
 
 _builtin_list = list
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
-class ZooError(ValueError):
-    """A zoo entry, card or weight file is unknown, missing or does not match."""
+class ZooError(UserError):
+    """A zoo entry, card or weight file is unknown, missing, corrupt or does not match."""
 
 
 def zoo_dir() -> Path:
@@ -59,30 +76,77 @@ def _cards() -> dict[str, Path]:
     return {p.parent.name: p for p in sorted(zoo_dir().glob("*/card.json"))}
 
 
-def list() -> _builtin_list[str]:  # noqa: A001 - the zoo's public verb, as in the issue
+def list() -> _builtin_list[str]:  # noqa: A001 - RobustBench's and keras-hub's verb
     """Names of all zoo entries, sorted."""
     return sorted(_cards())
 
 
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ZooError(f"{path} is not valid JSON ({err}); restore it from the repository")
+
+
 def card(name: str) -> dict[str, Any]:
-    """The model card of `name` as a dict (a fresh copy each call).
+    """The model card (definition) of `name` as a dict (a fresh copy each call).
 
     Raises:
         ZooError: unknown name (the message lists the known names) or unreadable card.
     """
     cards = _cards()
     if name not in cards:
-        raise ZooError(f"Unknown zoo model {name!r}. Known models: {', '.join(sorted(cards))}")
-    try:
-        return json.loads(cards[name].read_text())
-    except json.JSONDecodeError as err:
-        raise ZooError(f"Model card {cards[name]} is not valid JSON: {err}") from err
+        import difflib
+
+        close = difflib.get_close_matches(name, cards, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ZooError(
+            f"Unknown zoo model {name!r}.{hint} Known models: {', '.join(sorted(cards))}"
+        )
+    return _read_json(cards[name])
 
 
-def card_path(name: str) -> Path:
-    """Path of the card file of `name` (for the training scripts that update it)."""
-    card(name)
-    return _cards()[name]
+def results(name: str) -> dict[str, Any]:
+    """What was measured on `name`'s published weights (`results.json`), or `{}`.
+
+    Only blocks measured on the weights the card publishes now are returned: a block
+    whose `weights_sha256` differs from the card's for its seed is dropped as stale.
+    """
+    info = card(name)
+    path = zoo_dir() / name / "results.json"
+    if not path.is_file():
+        return {}
+    out = _read_json(path)
+    current = {seed: w["sha256"] for seed, w in (info.get("weights") or {}).items()}
+    for kind in ("training", "robustness"):
+        blocks = out.get(kind, {})
+        out[kind] = {s: b for s, b in blocks.items() if current.get(s) == b.get("weights_sha256")}
+    return out
+
+
+def find(**criteria: Any) -> _builtin_list[str]:
+    """Names of the entries whose cards match every criterion, sorted.
+
+    `dataset=` matches the card's data set name; any other key matches the card's
+    top-level value, e.g. `find(dataset="mnist", family="cnn", role="PROP")`.
+    """
+    out = []
+    for name in list():
+        info = card(name)
+        values = {**info, "dataset": (info.get("dataset") or {}).get("name")}
+        if all(values.get(key) == value for key, value in criteria.items()):
+            out.append(name)
+    return out
+
+
+def seeds(name: str) -> _builtin_list[int]:
+    """Training seeds with published weights for `name` (empty if none)."""
+    return sorted(int(s) for s in (card(name).get("weights") or {}))
+
+
+def weights_filename(name: str, seed: int = 0) -> str:
+    """File name of the weights of `name` trained with `seed` (seed 0 has no suffix)."""
+    return f"{name}.weights.h5" if seed == 0 else f"{name}.seed{seed}.weights.h5"
 
 
 def sha256(path: str | os.PathLike) -> str:
@@ -99,12 +163,15 @@ def _import(target: str):
     return getattr(importlib.import_module(module), attr)
 
 
-def build(name: str, **overrides) -> keras.Model:
+def build(name: str, **overrides):
     """The architecture of zoo entry `name`, freshly initialized (no weights loaded).
 
     Args:
         name: zoo entry.
         **overrides: builder arguments replacing the card's `builder_kwargs`.
+
+    Returns:
+        A `keras.Model` that outputs logits.
     """
     info = card(name)
     kwargs = {**info.get("builder_kwargs", {}), **overrides}
@@ -116,35 +183,79 @@ def cache_dir() -> Path:
     return Path(os.environ.get("KERAS_RBF_HOME", Path.home() / ".keras" / "keras_rbf"))
 
 
-def _no_weights_message(name: str, info: dict) -> str:
-    training = info.get("training", {})
-    how = training.get("command", f"keras-rbf train {name}")
-    needs = info.get("weights_note", "")
-    return (
-        f"Zoo model {name!r} has no published weights. {needs}".rstrip()
-        + f" To produce them, run `{how}`; then pass the file with "
-        f"`keras_rbf.zoo.load({name!r}, weights='path/to/{name}.weights.h5')`, or put it "
-        f"at $KERAS_RBF_WEIGHTS_DIR/{name}/{name}.weights.h5. "
-        f"`weights=None` gives the untrained architecture."
-    )
+def check_weight_file(path: str | os.PathLike, expected_sha256: str | None, what: str) -> Path:
+    """Refuses a weight file that is empty, not HDF5, unreadable, or of another sha256.
+
+    Args:
+        path: the file.
+        expected_sha256: hex digest it must have; None skips that comparison.
+        what: how messages name the file's purpose (e.g. "zoo model 'cnn_mnist' seed 0").
+
+    Returns:
+        `path` as a `Path`.
+
+    Raises:
+        ZooError: the file is missing, corrupt (empty, truncated, not HDF5) or its
+            sha256 differs from `expected_sha256`.
+    """
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise ZooError(f"Weight file {path} for {what} does not exist")
+    fix = "delete it and download or retrain it"
+    if path.stat().st_size == 0:
+        raise ZooError(f"Weight file {path} for {what} is empty (0 bytes): corrupt; {fix}")
+    with open(path, "rb") as fh:
+        if fh.read(8) != _HDF5_SIGNATURE:
+            raise ZooError(f"Weight file {path} for {what} is not an HDF5 .weights.h5 file "
+                           f"(corrupt or another format); {fix}")
+    try:
+        with h5py.File(path, "r"):
+            pass
+    except OSError as err:
+        raise ZooError(f"Weight file {path} for {what} is corrupt or truncated ({err}); {fix}")
+    if expected_sha256 is not None:
+        actual = sha256(path)
+        if actual != expected_sha256:
+            raise ZooError(
+                f"Weight file {path} for {what} has sha256 {actual}, expected "
+                f"{expected_sha256}: the file is corrupt or was replaced; {fix}"
+            )
+    return path
 
 
-def resolve_weights(name: str, download: bool = True) -> Path:
-    """Local path of the published, sha256-verified weight file of `name`.
+def _weights_entry(name: str, seed: int) -> dict:
+    info = card(name)
+    published = info.get("weights") or {}
+    if not published:
+        how = info.get("training", {}).get("command", f"keras-rbf train {name}")
+        raise ZooError(
+            f"Zoo model {name!r} has no published weights. {info.get('weights_note', '')}"
+            f" To produce them, run `{how}` and load the result with "
+            f"keras_rbf.zoo.load({name!r}, weights='runs/{name}/{name}.weights.h5'); "
+            f"weights=None gives the untrained architecture.".replace(".  ", ". ")
+        )
+    if str(seed) not in published:
+        raise ZooError(f"Zoo model {name!r} has no weights for seed {seed}; published "
+                       f"seeds: {', '.join(sorted(published))}")
+    return published[str(seed)]
+
+
+def resolve_weights(name: str, seed: int = 0, download: bool = True) -> Path:
+    """Local path of the published, sha256-verified weight file of `name` and `seed`.
 
     Args:
         name: zoo entry.
+        seed: training seed (see `seeds(name)`).
         download: whether to fall back to the card's URL.
 
     Raises:
-        ZooError: the entry has no weights, none were found, or a file's sha256 differs
-            from the card's (the file is then not used).
+        ZooError: no such weights, none found, or a file that fails `check_weight_file`.
     """
-    info = card(name)
-    weights = info.get("weights")
-    if not weights:
-        raise ZooError(_no_weights_message(name, info))
-    fname, expected = weights["file"], weights["sha256"]
+    entry = _weights_entry(name, seed)
+    fname, expected = entry["file"], entry["sha256"]
+    what = f"zoo model {name!r} seed {seed}"
     candidates = [zoo_dir() / name / fname]
     if os.environ.get("KERAS_RBF_WEIGHTS_DIR"):
         root = Path(os.environ["KERAS_RBF_WEIGHTS_DIR"])
@@ -152,22 +263,20 @@ def resolve_weights(name: str, download: bool = True) -> Path:
     candidates.append(cache_dir() / name / fname)
     for path in candidates:
         if path.is_file():
-            actual = sha256(path)
-            if actual != expected:
-                raise ZooError(
-                    f"Weight file {path} of zoo model {name!r} has sha256 {actual}, but its "
-                    f"card says {expected}: the file is corrupt or was replaced. Delete it "
-                    f"or retrain with `{info.get('training', {}).get('command', '')}`."
-                )
-            return path
-    url = weights.get("url")
+            return check_weight_file(path, expected, what)
+    url = entry.get("url")
     if not (download and url):
         raise ZooError(
-            f"Weight file {fname!r} of zoo model {name!r} not found; looked in: "
+            f"Weight file {fname!r} of {what} not found; looked in: "
             + ", ".join(str(c) for c in candidates)
             + (". The card has no download URL." if not url else ". Downloads are off.")
         )
-    target = cache_dir() / name
+    return _download(url, fname, expected, cache_dir() / name, what)
+
+
+def _download(url: str, fname: str, expected: str, target: Path, what: str) -> Path:
+    import keras
+
     target.mkdir(parents=True, exist_ok=True)
     try:
         path = keras.utils.get_file(
@@ -175,29 +284,60 @@ def resolve_weights(name: str, download: bool = True) -> Path:
             cache_dir=str(target), cache_subdir=".",
         )
     except Exception as err:  # get_file raises bare Exceptions on bad hashes and URLs
-        raise ZooError(f"Could not fetch weights of {name!r} from {url}: {err}") from err
-    if sha256(path) != expected:
+        raise ZooError(f"Could not fetch weights of {what} from {url}: {err}") from err
+    try:
+        return check_weight_file(path, expected, what)
+    except ZooError:
         os.remove(path)
-        raise ZooError(f"Downloaded weights of {name!r} from {url} fail the sha256 check")
-    return Path(path)
+        raise
 
 
-def load(name: str, weights: str | os.PathLike | None = "pretrained", **overrides) -> keras.Model:
+def _expected_for_path(name: str, path: Path, seed: int) -> str:
+    """sha256 a user-given weight file must have: the run record beside it (a
+    `keras-rbf train` output folder), else the zoo card's for `seed`."""
+    record = path.parent / "card.json"
+    if record.is_file():
+        for entry in (_read_json(record).get("weights") or {}).values():
+            if entry.get("file") == path.name:
+                return entry["sha256"]
+    published = card(name).get("weights") or {}
+    if str(seed) in published:
+        return published[str(seed)]["sha256"]
+    raise ZooError(
+        f"No sha256 is known for weight file {path} of {name!r}: pass sha256='<hex>' "
+        f"(e.g. from `sha256sum`), load it from its `keras-rbf train` run folder, or pass "
+        f"verify=False to skip the check"
+    )
+
+
+def load(
+    name: str,
+    weights: str | os.PathLike | None = "pretrained",
+    seed: int = 0,
+    sha256: str | None = None,  # noqa: F811 - the argument's natural name
+    verify: bool = True,
+    **overrides,
+):
     """Builds zoo model `name` and loads its weights.
 
     Args:
         name: zoo entry (see `list()`).
-        weights: "pretrained" (the card's sha256-verified file), None (fresh
-            initialization) or a path to a `.weights.h5` file for this architecture.
+        weights: "pretrained" (the card's file for `seed`), None (fresh initialization)
+            or a path to a `.weights.h5` file for this architecture.
+        seed: which published training seed to load (see `seeds(name)`).
+        sha256: the expected hex digest of a `weights` path; by default the digest
+            recorded beside it by `keras-rbf train`, else the card's for `seed`.
+        verify: False skips the sha256 comparison of a `weights` path (the file must
+            still be a readable weight file of this architecture).
         **overrides: builder arguments replacing the card's (only with `weights=None`
             or a path: published weights fit the card's architecture only).
 
     Returns:
-        A `keras.Model` that outputs logits.
+        A `keras.Model` mapping images in the card's `input.range` to logits.
 
     Raises:
-        ZooError: unknown name, missing or tampered weights, or weights of another
-            architecture (the message names both).
+        ZooError: unknown name, missing, corrupt or tampered weights, or weights of
+            another architecture (the message names both).
     """
     info = card(name)
     if weights == "pretrained":
@@ -206,24 +346,29 @@ def load(name: str, weights: str | os.PathLike | None = "pretrained", **override
                 f"Published weights of {name!r} fit the card's architecture only; "
                 f"drop {sorted(overrides)} or pass weights=None"
             )
-        path = resolve_weights(name)
+        path = resolve_weights(name, seed)
     elif weights is None:
         path = None
     else:
         path = Path(weights)
-        if not path.is_file():
-            raise ZooError(f"Weight file {path} for zoo model {name!r} does not exist")
+        expected = sha256 if sha256 is not None else (
+            _expected_for_path(name, path, seed) if verify else None)
+        check_weight_file(path, expected, f"zoo model {name!r}")
     model = build(name, **overrides)
     if path is not None:
-        try:
-            # Keras only warns when parts of a file do not match the model and leaves
-            # those layers freshly initialized: treat any such warning as a mismatch.
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", UserWarning)
-                model.load_weights(str(path))
-        except Exception as err:  # Keras raises ValueError/KeyError/OSError variously
-            raise ZooError(
-                f"Weight file {path} does not fit zoo model {name!r} "
-                f"(architecture {info['builder']} with {info.get('builder_kwargs', {})}): {err}"
-            ) from err
+        _load_into(model, path, name, info)
     return model
+
+
+def _load_into(model, path: Path, name: str, info: dict) -> None:
+    try:
+        # Keras only warns when parts of a file do not match the model and leaves
+        # those layers freshly initialized: treat any such warning as a mismatch.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            model.load_weights(str(path))
+    except Exception as err:  # Keras raises ValueError/KeyError/OSError variously
+        raise ZooError(
+            f"Weight file {path} does not fit zoo model {name!r} "
+            f"(architecture {info['builder']} with {info.get('builder_kwargs', {})}): {err}"
+        ) from err

@@ -21,9 +21,13 @@ def test_list_and_cards():
     for name in CNN_ENTRIES:
         info = zoo.card(name)
         assert info["name"] == name
-        assert len(info["weights"]["sha256"]) == 64
+        assert len(info["weights"]["0"]["sha256"]) == 64
         assert info["training"]["command"].startswith("keras-rbf train " + name)
-        assert 0.0 < info["metrics"]["clean_test_accuracy"] <= 1.0
+        assert info["input"]["range"] == [0.0, 1.0]
+        measured = zoo.results(name)["training"]["0"]
+        assert 0.0 < measured["clean_test_accuracy"] <= 1.0
+        assert measured["weights_sha256"] == info["weights"]["0"]["sha256"]
+        assert {"command", "package_version", "date"} <= set(measured)
 
 
 def test_unknown_name_lists_known_names():
@@ -41,13 +45,13 @@ def test_pretrained_clean_accuracy_matches_card(name):
         pytest.skip(f"data set not on this machine: {err}")
     model = zoo.load(name)
     acc = attacks.accuracy(model, x, y)
-    assert abs(acc - info["metrics"]["clean_test_accuracy"]) <= 0.001
+    assert abs(acc - zoo.results(name)["training"]["0"]["clean_test_accuracy"]) <= 0.001
     assert acc > 0.8
 
 
 def test_prop_trained_rbf_layers_are_alive():
     for name in ("cnn_rbf_mnist", "cnn_rbf_fashion_mnist"):
-        live = zoo.card(name)["metrics"]["rbf_live_fraction_test"]
+        live = zoo.results(name)["training"]["0"]["rbf_live_fraction_test"]
         assert len(live) == 3 and min(live.values()) > 0.5, (name, live)
 
 
@@ -94,14 +98,15 @@ def _move_weights_out(private_zoo, tmp_path, url_for):
     shutil.move(src, served / src.name)
     card_path = private_zoo / "cnn_mnist" / "card.json"
     info = json.loads(card_path.read_text())
-    info["weights"]["url"] = url_for(served / src.name)
+    info["weights"]["0"]["url"] = url_for(served / src.name)
     card_path.write_text(json.dumps(info))
     return served / src.name
 
 
 def _check_download(tmp_path):
     x = np.random.default_rng(0).uniform(size=(4, 28, 28, 1)).astype("float32")
-    reference = zoo.load("cnn_mnist", weights=tmp_path / "served" / "cnn_mnist.weights.h5")
+    reference = zoo.load("cnn_mnist", weights=tmp_path / "served" / "cnn_mnist.weights.h5",
+                         verify=False)
     model = zoo.load("cnn_mnist")
     np.testing.assert_allclose(model.predict(x, verbose=0), reference.predict(x, verbose=0))
     assert (tmp_path / "cache" / "cnn_mnist" / "cnn_mnist.weights.h5").is_file()
@@ -121,7 +126,7 @@ def test_download_from_a_loopback_http_origin(private_zoo, tmp_path):
     try:
         card_path = private_zoo / "cnn_mnist" / "card.json"
         info = json.loads(card_path.read_text())
-        info["weights"]["url"] = f"http://127.0.0.1:{server.server_port}/{served.name}"
+        info["weights"]["0"]["url"] = f"http://127.0.0.1:{server.server_port}/{served.name}"
         card_path.write_text(json.dumps(info))
         _check_download(tmp_path)
     finally:
@@ -147,7 +152,101 @@ def test_weights_of_a_smaller_twin_are_refused(tmp_path):
     path = tmp_path / "small.weights.h5"
     small.save_weights(str(path))
     with pytest.raises(zoo.ZooError, match="does not fit"):
-        zoo.load("cnn_mnist", weights=path)
+        zoo.load("cnn_mnist", weights=path, verify=False)
     plain = zoo.zoo_dir() / "cnn_mnist" / "cnn_mnist.weights.h5"
     with pytest.raises(zoo.ZooError, match="does not fit"):
-        zoo.load("cnn_rbf_mnist", weights=plain)
+        zoo.load("cnn_rbf_mnist", weights=plain, sha256=zoo.sha256(plain))
+
+
+# ------------------------------------------------------------- sha256 on every path (#12)
+@pytest.fixture
+def copied_weights(tmp_path):
+    """The published cnn_mnist weights, copied to a folder of their own."""
+    path = tmp_path / "mine" / "cnn_mnist.weights.h5"
+    path.parent.mkdir()
+    shutil.copyfile(zoo.zoo_dir() / "cnn_mnist" / "cnn_mnist.weights.h5", path)
+    return path
+
+
+def test_a_bit_flipped_weights_path_is_refused(copied_weights):
+    data = bytearray(copied_weights.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    copied_weights.write_bytes(bytes(data))
+    with pytest.raises(zoo.ZooError, match="sha256"):
+        zoo.load("cnn_mnist", weights=copied_weights)
+
+
+def test_an_intact_weights_path_is_checked_against_the_card_and_loads(copied_weights):
+    model = zoo.load("cnn_mnist", weights=copied_weights)
+    reference = zoo.load("cnn_mnist")
+    for a, b in zip(model.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "garbage"])
+def test_corrupt_files_are_reported_as_corrupt_not_as_another_architecture(
+        copied_weights, damage):
+    data = copied_weights.read_bytes()
+    copied_weights.write_bytes({"empty": b"", "truncated": data[: len(data) // 3],
+                                "garbage": b"not a weight file" * 10}[damage])
+    for kwargs in ({}, {"verify": False}):
+        with pytest.raises(zoo.ZooError, match="corrupt") as err:
+            zoo.load("cnn_mnist", weights=copied_weights, **kwargs)
+        assert "does not fit" not in str(err.value)
+
+
+def test_explicit_sha256_or_opt_out_for_files_of_ones_own(tmp_path):
+    own = zoo.build("cnn_mnist")
+    path = tmp_path / "own.weights.h5"
+    own.save_weights(str(path))
+    with pytest.raises(zoo.ZooError, match="sha256"):
+        zoo.load("cnn_mnist", weights=path)  # not the published file
+    assert zoo.load("cnn_mnist", weights=path, sha256=zoo.sha256(path)) is not None
+    assert zoo.load("cnn_mnist", weights=path, verify=False) is not None
+    with pytest.raises(zoo.ZooError, match="sha256"):
+        zoo.load("cnn_mnist", weights=path, sha256="0" * 64)
+
+
+# ------------------------------------------------------------------ the registry (#12)
+def test_find_pairs_from_cards_not_names():
+    assert zoo.find(dataset="mnist", family="cnn", role="ORIG") == ["cnn_mnist"]
+    (prop,) = zoo.find(dataset="mnist", family="cnn", role="PROP")
+    assert zoo.card(prop)["variant_of"] == "cnn_mnist"
+    ablations = zoo.find(role="ABLATION")
+    assert ablations and all(zoo.card(n)["variant_of"] for n in ablations)
+    for name in zoo.list():
+        of = zoo.card(name)["variant_of"]
+        assert of is None or of in zoo.list(), name
+
+
+def test_cards_define_and_results_measure():
+    """Definitions and measurements live apart; every card says its input range."""
+    for name in zoo.list():
+        info = zoo.card(name)
+        assert not {"metrics", "robustness"} & set(info), name
+        assert info["input"]["range"] == [0.0, 1.0], name
+        for seed, entry in (info["weights"] or {}).items():
+            assert zoo.weights_filename(name, int(seed)) == entry["file"]
+
+
+def test_results_measured_on_other_weights_are_not_returned(private_zoo):
+    path = private_zoo / "cnn_mnist" / "results.json"
+    results = json.loads(path.read_text())
+    results["training"]["0"]["weights_sha256"] = "f" * 64
+    path.write_text(json.dumps(results))
+    assert zoo.results("cnn_mnist")["training"] == {}
+
+
+def test_unknown_seed_names_the_published_ones():
+    with pytest.raises(zoo.ZooError, match="published seeds: 0"):
+        zoo.load("cnn_mnist", seed=7)
+
+
+def test_import_keras_rbf_gives_the_zoo_in_a_fresh_process(run_python):
+    out = run_python(
+        "import keras_rbf, numpy as np\n"
+        "m = keras_rbf.zoo.load('cnn_mnist')\n"
+        "print(type(keras_rbf.datasets.load).__name__, type(keras_rbf.attacks).__name__,\n"
+        "      type(keras_rbf.models).__name__, m.output_shape)\n"
+    )
+    assert out.strip().endswith("function module module (None, 10)")

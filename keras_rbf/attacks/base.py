@@ -20,10 +20,12 @@ from typing import Any, Callable
 import numpy as np
 from tqdm.auto import tqdm
 
+from keras_rbf.errors import UserError
+
 __all__ = ["Attack", "AttackInputError", "check_images"]
 
 
-class AttackInputError(ValueError):
+class AttackInputError(UserError):
     """Images or labels handed to an attack are not what it can attack."""
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from keras_rbf.errors import UserError
+
 __all__ = ["load", "names", "DatasetNotFoundError"]
 
 # name -> "module:function"; each function takes keyword options of its own.
@@ -39,6 +41,6 @@ def load(name: str, **kwargs) -> Any:
         DatasetNotFoundError: the data set's files are not on this machine.
     """
     if name not in LOADERS:
-        raise ValueError(f"Unknown data set {name!r}. Known data sets: {', '.join(names())}")
+        raise UserError(f"Unknown data set {name!r}. Known data sets: {', '.join(names())}")
     module, _, func = LOADERS[name].partition(":")
     return getattr(importlib.import_module(module), func)(**kwargs)

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_rbf.errors import UserError
+
 from keras_rbf.datasets import DatasetNotFoundError
 
 __all__ = ["load", "load_split", "list_pairs", "as_dataset", "ISICLayoutError", "SPLIT_DIRS"]
@@ -44,7 +46,7 @@ _MASK = re.compile(r"^(ISIC_\d{7})_segmentation\.png$")
 ENV_VAR = "KERAS_RBF_ISIC2017_DIR"
 
 
-class ISICLayoutError(ValueError):
+class ISICLayoutError(UserError):
     """Files of an ISIC 2017 split are unpaired or unreadable (the message lists them)."""
 
 

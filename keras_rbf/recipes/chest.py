@@ -7,16 +7,15 @@ the Inception papers, so epsilon 1.0 means the same here. The paper states no mo
 so none is used (TF-slim's Inception recipe adds momentum 0.9).
 
 `keras-rbf train inception_resnet_v2_rbf_chest --data-dir DIR --epochs E` trains the
-entry on the paper's balanced ChestX-ray14 split and writes, into `--out-dir` (default
-`runs/<name>`), the weight file, `history.json` and the card updated with the run (to
-copy into `zoo/<name>/` when trained on the real data). `--gda-stddev S` trains with
+entry on the paper's balanced ChestX-ray14 split on the shared engine
+(`keras_rbf.recipes.engine`: seeded, deterministic, resumable, `--strategy`) and writes
+the run into `--out-dir` (default `runs/<name>`): weights, `card.json`, `results.json`;
+`keras-rbf zoo publish RUN_DIR` copies it into a checkout's zoo. `--gda-stddev S` trains with
 Gaussian data augmentation (the GDA column of Table 3).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import shlex
 import sys
@@ -26,10 +25,9 @@ import keras
 import numpy as np
 
 from keras_rbf import zoo
-from keras_rbf.callbacks import EpochTimer
 from keras_rbf.datasets import chestxray14
 from keras_rbf.layers import RBFMapping, live_fraction
-from keras_rbf.recipes import machine
+from keras_rbf.recipes import engine
 
 __all__ = [
     "main", "train", "train_model", "paper_optimizer", "build_entry", "adapt_rbf_centers",
@@ -141,7 +139,7 @@ def adapt_rbf_centers(model: keras.Model, x: np.ndarray, seed: int = 0) -> dict:
 
 
 def train_model(model: keras.Model, splits: dict, epochs: int, image_size: int,
-                batch_size: int = 4, steps_per_epoch: int | None = None,
+                run_dir: Path, batch_size: int = 4, steps_per_epoch: int | None = None,
                 gda_stddev: float | None = None, seed: int = 0, adapt_centers: bool = True,
                 run_eagerly: bool = False, verbose: int | str = "auto") -> dict:
     """Trains `model` in place with the paper's recipe; returns a history dict.
@@ -151,6 +149,7 @@ def train_model(model: keras.Model, splits: dict, epochs: int, image_size: int,
         splits: `chestxray14.load(...)` output (uses "train" and, if present, "val").
         epochs: epochs.
         image_size: side the images are resized to (the model's input size).
+        run_dir: the run folder (backups and the history go there; see `engine.fit`).
         batch_size: 4 in the paper.
         steps_per_epoch: cap on steps per epoch (default: the whole training split).
         gda_stddev: if set, Gaussian data augmentation with this noise level: each
@@ -184,25 +183,18 @@ def train_model(model: keras.Model, splits: dict, epochs: int, image_size: int,
         metrics=["accuracy"],
         run_eagerly=run_eagerly,
     )
-    timer = EpochTimer()
-    fit = model.fit(ds, epochs=epochs, steps_per_epoch=steps, validation_data=val,
-                    callbacks=[timer], verbose=verbose)
-    return {
-        "epochs": epochs,
-        "steps_per_epoch": steps,
-        "batch_size": batch_size,
-        "gda_stddev": gda_stddev,
-        "rbf_centers": adapted,
-        "seconds_per_epoch": timer.seconds,
-        **{k: [float(v) for v in vals] for k, vals in fit.history.items()},
-    }
+    history = engine.fit(model, run_dir, ds, chief=True, epochs=epochs,
+                         steps_per_epoch=steps, validation_data=val, verbose=verbose)
+    return {"steps_per_epoch": steps, "batch_size": batch_size, "gda_stddev": gda_stddev,
+            "rbf_centers": adapted, **history}
 
 
 def train(name: str, data_dir: str, epochs: int, image_size: int = 299, batch_size: int = 4,
           steps_per_epoch: int | None = None, fraction: float = 1.0, seed: int = 0,
           gda_stddev: float | None = None, blocks=None, out_dir: str | os.PathLike | None = None,
-          command: str | None = None, run_eagerly: bool = False, rbf_placement=None) -> dict:
-    """Trains CHEST zoo entry `name` and writes weights, history and the updated card.
+          command: str | None = None, run_eagerly: bool = False, rbf_placement=None,
+          strategy: str = "default") -> dict:
+    """Trains CHEST zoo entry `name` and writes the run (weights, card, results).
 
     Args:
         name: "inception_resnet_v2_chest" or "inception_resnet_v2_rbf_chest".
@@ -212,29 +204,23 @@ def train(name: str, data_dir: str, epochs: int, image_size: int = 299, batch_si
         fraction: fraction of the paper's split counts to use.
         blocks: Inception-ResNet block repeats (default the card's, i.e. the paper's).
         rbf_placement: RBF block positions (default the card's).
-        out_dir: output folder, default `runs/<name>` (or `runs/<name>_gda`).
-        command: command line recorded in the card.
+        out_dir: the run folder, default `runs/<name>` (or `runs/<name>_gda`).
+        command: command line recorded with the results.
+        strategy: "default", "mirrored" or "multiworker" (see `keras_rbf.distribute`).
 
     Returns:
-        The updated card (also written to `out_dir/card.json`).
+        The run's card (also written to `out_dir/card.json`).
     """
     info = zoo.card(name)
-    splits = chestxray14.load(data_dir, seed=seed, fraction=fraction)
-    keras.utils.set_random_seed(seed)
-    model = build_entry(name, image_size, blocks, rbf_placement)
-    history = train_model(model, splits, epochs, image_size, batch_size, steps_per_epoch,
-                          gda_stddev, seed, run_eagerly=run_eagerly)
     tag = f"{name}_gda" if gda_stddev else name
-    out_dir = Path(out_dir or Path("runs") / tag)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    weights_path = out_dir / f"{tag}.weights.h5"
-    model.save_weights(str(weights_path))
-    channels = model.input_shape[-1]
+    run_dir, scope = engine.start(name, out_dir or Path("runs") / tag, seed, strategy)
+    splits = chestxray14.load(data_dir, seed=seed, fraction=fraction)
+    with scope.scope():
+        model = build_entry(name, image_size, blocks, rbf_placement)
+        history = train_model(model, splits, epochs, image_size, run_dir, batch_size,
+                              steps_per_epoch, gda_stddev, seed, run_eagerly=run_eagerly)
     test = splits["test"]
-    x_test = test.images(image_size, channels)
-    history["rbf_live_fraction_test"] = rbf_live_fractions(model, x_test)
-    (out_dir / "history.json").write_text(json.dumps(history, indent=2) + "\n")
-    info["weights"] = {"file": weights_path.name, "sha256": zoo.sha256(weights_path), "url": None}
+    x_test = test.images(image_size, model.input_shape[-1])
     info["builder_kwargs"].update({"input_shape": list(model.input_shape[1:])})
     if blocks is not None:
         info["builder_kwargs"]["blocks"] = list(blocks)
@@ -242,22 +228,26 @@ def train(name: str, data_dir: str, epochs: int, image_size: int = 299, batch_si
         info["builder_kwargs"]["rbf_placement"] = list(rbf_placement)
     info["training"].update({
         "command": command or f"keras-rbf train {name} --data-dir {data_dir} --epochs {epochs}",
-        "epochs": epochs, "batch_size": batch_size, "seed": seed, "fraction": fraction,
-        "steps_per_epoch": history["steps_per_epoch"], "gda_stddev": gda_stddev,
-        "data_dir": str(data_dir), "machine": machine(),
+        "epochs": epochs, "batch_size": batch_size, "fraction": fraction,
+        "steps_per_epoch": history.pop("steps_per_epoch"), "gda_stddev": gda_stddev,
     })
-    info["metrics"] = {
+    measured = {
+        "seed": seed, "data_dir": str(data_dir),
         "clean_test_accuracy": accuracy(model, x_test, test.labels),
         "n_test": int(len(test)),
-        "rbf_live_fraction_test": history["rbf_live_fraction_test"],
+        "rbf_live_fraction_test": rbf_live_fractions(model, x_test),
+        "rbf_centers": history.pop("rbf_centers"),
     }
-    (out_dir / "card.json").write_text(json.dumps(info, indent=2) + "\n")
-    return info
+    return engine.finish(run_dir, info, seed, model, info["training"]["command"], history,
+                         measured)
 
 
 def main(name: str, argv: list[str] | None = None) -> int:
     """`keras-rbf train NAME --data-dir DIR [--epochs E] ...` for CHEST entries."""
-    parser = argparse.ArgumentParser(prog=f"keras-rbf train {name}")
+    from keras_rbf.cli_args import ArgumentParser
+    from keras_rbf.distribute import add_strategy_argument
+
+    parser = ArgumentParser(prog=f"keras-rbf train {name}")
     parser.add_argument("--data-dir", default=os.environ.get(chestxray14.ENV_VAR),
                         help=f"ChestX-ray14 folder (default ${chestxray14.ENV_VAR})")
     parser.add_argument("--epochs", type=int, default=None, help="default: the card's")
@@ -273,8 +263,11 @@ def main(name: str, argv: list[str] | None = None) -> int:
                         help="Inception-ResNet A/B/C repeats (default 10 20 10)")
     parser.add_argument("--rbf-placement", nargs="+", default=None,
                         help="RBF block positions (default the card's: all five)")
-    parser.add_argument("--out-dir", default=None)
+    parser.add_argument("--out-dir", default=None,
+                        help="run folder (default runs/NAME); an interrupted run resumes "
+                             "when the same command is run again")
     parser.add_argument("--run-eagerly", action="store_true")
+    add_strategy_argument(parser)
     args = parser.parse_args(argv)
     if not args.data_dir:
         parser.error(f"--data-dir is required (or set ${chestxray14.ENV_VAR})")
@@ -282,8 +275,10 @@ def main(name: str, argv: list[str] | None = None) -> int:
     command = "keras-rbf train " + " ".join(shlex.quote(a) for a in [name, *(argv or [])])
     info = train(name, args.data_dir, epochs, args.image_size, args.batch_size,
                  args.steps_per_epoch, args.fraction, args.seed, args.gda_stddev,
-                 args.blocks, args.out_dir, command, args.run_eagerly, args.rbf_placement)
-    print(json.dumps({"name": name, **info["metrics"]}, indent=2))
+                 args.blocks, args.out_dir, command, args.run_eagerly, args.rbf_placement,
+                 args.strategy)
+    print(f"wrote {info['name']} to {args.out_dir or 'runs/'}; publish it with "
+          f"`keras-rbf zoo publish RUN_DIR`")
     return 0
 
 

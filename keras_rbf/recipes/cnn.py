@@ -1,16 +1,15 @@
 """Training recipe of the CNN zoo entries (paper 5.1: Adam lr 1e-3, batch 128).
 
 `keras-rbf train cnn_rbf_mnist` (or `python -m training.cnn cnn_rbf_mnist`) trains the
-entry's architecture on its card's data set, seeded and deterministic, with
-`BackupAndRestore` checkpoints so an interrupted run resumes, then writes the weight
-file, `history.json` (per-epoch loss, live RBF fractions, Psi changes) and updates the
-card (sha256, clean test accuracy, seconds per epoch, the exact command).
+entry's architecture on its card's data set on the shared engine
+(`keras_rbf.recipes.engine`: seeded, deterministic, resumable) and writes the run to
+`--out-dir` (default `runs/<name>/`): weights, `card.json`, `results.json` (clean test
+accuracy, live RBF fractions, per-epoch history). It never writes into the package;
+`keras-rbf zoo publish RUN_DIR` copies a run into a source checkout's zoo.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -19,8 +18,9 @@ import keras
 import numpy as np
 
 from keras_rbf import datasets, zoo
-from keras_rbf.callbacks import EpochTimer, RBFMonitor, rbf_layers, rbf_live_fractions
-from keras_rbf.recipes import machine
+from keras_rbf.callbacks import RBFMonitor, rbf_layers, rbf_live_fractions
+from keras_rbf.errors import UserError
+from keras_rbf.recipes import engine
 
 __all__ = ["main", "train", "adapt_rbf_centers", "evaluate_accuracy"]
 
@@ -53,12 +53,11 @@ def train(
     seed: int = 0,
     adapt_centers: bool = True,
     out_dir: str | Path | None = None,
-    backup_dir: str | Path | None = None,
     command: str | None = None,
     strategy: str = "default",
     verbose: int | str = "auto",
 ) -> dict:
-    """Trains zoo entry `name` and writes its weights, history and updated card.
+    """Trains zoo entry `name` and writes the run (weights, card, results) to `out_dir`.
 
     Args:
         name: a CNN zoo entry.
@@ -66,29 +65,24 @@ def train(
         batch_size: global batch size.
         learning_rate: Adam's learning rate.
         seed: seeds weights, shuffling and k-means; runs with op determinism on.
-        adapt_centers: initialize RBF centers/widths by k-means on 1,024 training images.
-        out_dir: where weights, history and card go; default the entry's zoo folder.
-        backup_dir: `BackupAndRestore` folder; default `checkpoints/<name>`.
-        command: the command line recorded in the card.
+        adapt_centers: initialize RBF centers by k-means on 1,024 training images.
+        out_dir: the run folder; default `runs/<name>` (`runs/<name>-seed<k>`).
+        command: the command line recorded with the results.
         strategy: "default", "mirrored" or "multiworker" (see `keras_rbf.distribute`).
         verbose: Keras progress bar setting.
 
     Returns:
-        The card as written.
+        The run's card.
     """
-    import tensorflow as tf
-
-    from keras_rbf.distribute import get_strategy, is_chief
+    from keras_rbf.distribute import is_chief
 
     info = zoo.card(name)
     if info.get("family") != "cnn":
-        raise ValueError(f"{name!r} is not a CNN zoo entry (family {info.get('family')!r})")
-    keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
-    # Before any TensorFlow op: MultiWorkerMirroredStrategy can only start first.
-    scope = get_strategy(strategy)
+        raise UserError(f"{name!r} is not a CNN zoo entry (family {info.get('family')!r})")
+    run_dir, scope = engine.start(name, out_dir, seed, strategy)
     data = info["dataset"]
-    (x_train, y_train), (x_test, y_test) = datasets.load(data["name"], **data.get("kwargs", {}))
+    splits = datasets.load(data["name"], **data.get("kwargs", {}))
+    (x_train, y_train), (x_test, y_test) = _train_test(splits)
     with scope.scope():
         model = zoo.build(name)
         if adapt_centers and rbf_layers(model):
@@ -98,70 +92,45 @@ def train(
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
         )
-    monitor = RBFMonitor(x_test[:256])
-    timer = EpochTimer()
-    backup_dir = Path(backup_dir or Path("checkpoints") / name)
     chief = is_chief(scope)
-    if not chief:
-        backup_dir = backup_dir / f"worker{scope.cluster_resolver.task_id}"
-    fit = model.fit(
-        x_train, y_train, batch_size=batch_size, epochs=epochs, shuffle=True,
-        callbacks=[keras.callbacks.BackupAndRestore(str(backup_dir)), monitor, timer],
-        verbose=verbose,
+    history = engine.fit(
+        model, run_dir, (x_train, y_train), chief,
+        worker=0 if chief else scope.cluster_resolver.task_id,
+        callbacks=[RBFMonitor(x_test[:256])], batch_size=batch_size, epochs=epochs,
+        shuffle=True, verbose=verbose,
     )
     if not chief:
-        return info  # only the chief writes weights, history and card
-    out_dir = Path(out_dir or zoo.card_path(name).parent)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    weights_path = out_dir / f"{name}.weights.h5"
-    # Saved from an uncompiled twin so the file holds the model's weights only, not
-    # Adam's two moment slots (which would triple its size).
-    twin = zoo.build(name)
-    twin.set_weights(model.get_weights())
-    twin.save_weights(str(weights_path))
-    accuracy = evaluate_accuracy(model, x_test, y_test)
-    history = {
-        "epochs": epochs,
-        "loss": [float(v) for v in fit.history.get("loss", [])],
-        "accuracy": [float(v) for v in fit.history.get("accuracy", [])],
-        "seconds_per_epoch": timer.seconds,
-        **monitor.history,
+        return info  # only the chief writes
+    info["training"].update({
+        "command": command or f"keras-rbf train {name} --epochs {epochs}",
+        "epochs": epochs, "batch_size": batch_size,
+        "optimizer": f"Adam(learning_rate={learning_rate})",
+        "adapt_centers": bool(adapt_centers and rbf_layers(model)),
+    })
+    measured = {
+        "seed": seed,
+        "clean_test_accuracy": evaluate_accuracy(model, x_test, y_test),
+        "n_test": int(len(x_test)),
+        "rbf_live_fraction_test": rbf_live_fractions(model, x_test[:256]),
     }
-    (out_dir / "history.json").write_text(json.dumps(history, indent=2) + "\n")
-    info["weights"] = {
-        "file": weights_path.name,
-        "sha256": zoo.sha256(weights_path),
-        "url": (info.get("weights") or {}).get("url"),
-    }
-    info["training"].update(
-        {
-            "command": command or f"keras-rbf train {name} --epochs {epochs}",
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "optimizer": f"Adam(learning_rate={learning_rate})",
-            "seed": seed,
-            "adapt_centers": bool(adapt_centers and rbf_layers(model)),
-            "seconds_per_epoch_median": float(np.median(timer.seconds)) if timer.seconds else None,
-            "machine": machine(),
-        }
-    )
-    info.setdefault("metrics", {})
-    info["metrics"].update(
-        {
-            "clean_test_accuracy": accuracy,
-            "n_test": int(len(x_test)),
-            "rbf_live_fraction_test": rbf_live_fractions(model, x_test[:256]),
-        }
-    )
-    (out_dir / "card.json").write_text(json.dumps(info, indent=2) + "\n")
-    return info
+    return engine.finish(run_dir, info, seed, model, info["training"]["command"], history,
+                         measured)
+
+
+def _train_test(splits):
+    """`(train, test)` pairs of a loader's output (a split mapping or a pair of pairs)."""
+    if isinstance(splits, dict):
+        return splits["train"], splits["test"]
+    return splits
 
 
 def main(name: str, argv: list[str] | None = None) -> int:
-    """`keras-rbf train NAME [--epochs E] [--seed S] ...` for CNN entries."""
+    """`keras-rbf train NAME [--epochs E] [--seed S] [--out-dir DIR] ...` for CNN entries."""
+    from keras_rbf.cli_args import ArgumentParser
     from keras_rbf.distribute import add_strategy_argument
+    from keras_rbf.publish import default_run_dir
 
-    parser = argparse.ArgumentParser(prog=f"keras-rbf train {name}")
+    parser = ArgumentParser(prog=f"keras-rbf train {name}")
     parser.add_argument("--epochs", type=int, default=None,
                         help="default: the card's training.epochs")
     parser.add_argument("--batch-size", type=int, default=128)
@@ -169,8 +138,9 @@ def main(name: str, argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-adapt-centers", action="store_true",
                         help="keep the default center initialization instead of k-means")
-    parser.add_argument("--out-dir", default=None, help="default: the entry's zoo folder")
-    parser.add_argument("--backup-dir", default=None)
+    parser.add_argument("--out-dir", default=None,
+                        help="run folder (default runs/NAME, or runs/NAME-seedK); an "
+                             "interrupted run resumes when the same command is run again")
     add_strategy_argument(parser)
     args = parser.parse_args(argv)
     epochs = args.epochs or zoo.card(name)["training"]["epochs"]
@@ -178,9 +148,11 @@ def main(name: str, argv: list[str] | None = None) -> int:
     info = train(
         name, epochs=epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         seed=args.seed, adapt_centers=not args.no_adapt_centers, out_dir=args.out_dir,
-        backup_dir=args.backup_dir, command=command, strategy=args.strategy,
+        command=command, strategy=args.strategy,
     )
-    print(json.dumps({"name": name, **info["metrics"]}, indent=2))
+    print(f"wrote {info['name']} seed {args.seed} to "
+          f"{args.out_dir or default_run_dir(name, args.seed)}; publish it with "
+          f"`keras-rbf zoo publish RUN_DIR`", flush=True)
     return 0
 
 

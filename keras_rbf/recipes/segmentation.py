@@ -3,9 +3,10 @@
 `keras-rbf train unet_rbf_synthlesion` (or `python -m training.segmentation NAME`) trains
 the entry's U-Net / V-Net on its card's data set with per-pixel softmax cross-entropy,
 seeded and with op determinism, with `BackupAndRestore` checkpoints so an interrupted
-run resumes; then it writes the weight file and `history.json` and updates the card
-(sha256, clean test Dice/FPR/FNR as mean +- standard error, live fraction of every RBF
-layer, seconds per epoch, the exact command).
+run resumes; it writes the run to `--out-dir` (default `runs/<name>/`): weights,
+`card.json` and `results.json` (clean test Dice/FPR/FNR as mean +- standard error, live
+fraction of every RBF layer, per-epoch history, the exact command). It never writes
+into the package; `keras-rbf zoo publish RUN_DIR` copies a run into a checkout's zoo.
 
 The ISIC 2017 entries (`*_skin`) need the real data: `--data-dir ROOT` or
 `$KERAS_RBF_ISIC2017_DIR` (see `keras_rbf.datasets.isic2017`).
@@ -13,8 +14,6 @@ The ISIC 2017 entries (`*_skin`) need the real data: `--data-dir ROOT` or
 
 from __future__ import annotations
 
-import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -23,8 +22,8 @@ import keras
 import numpy as np
 
 from keras_rbf import datasets, zoo
-from keras_rbf.callbacks import EpochTimer
-from keras_rbf.recipes import machine
+from keras_rbf.errors import UserError
+from keras_rbf.recipes import engine
 from keras_rbf.analysis.segmentation_metrics import masks_from_logits, scores
 
 __all__ = ["main", "train", "load_data", "compile_segmentation", "predict_masks",
@@ -86,12 +85,11 @@ def train(
     seed: int = 0,
     data_dir: str | None = None,
     out_dir: str | Path | None = None,
-    backup_dir: str | Path | None = None,
     command: str | None = None,
     strategy: str = "default",
     verbose: int | str = 2,
 ) -> dict:
-    """Trains segmentation zoo entry `name`; writes weights, history and the updated card.
+    """Trains segmentation zoo entry `name` and writes the run to `out_dir`.
 
     Args:
         name: a zoo entry of family "segmentation".
@@ -100,94 +98,77 @@ def train(
         learning_rate, rho: ADADELTA settings (paper: 1.0, 0.95).
         seed: seeds weights and shuffling; op determinism is on.
         data_dir: root of the data on disk (ISIC 2017).
-        out_dir: where weights, history and card go; default the entry's zoo folder.
-        backup_dir: `BackupAndRestore` folder; default `checkpoints/<name>`.
-        command: the command line recorded in the card.
+        out_dir: the run folder; default `runs/<name>` (`runs/<name>-seed<k>`).
+        command: the command line recorded with the results.
         strategy: "default", "mirrored" or "multiworker" (see `keras_rbf.distribute`).
         verbose: Keras progress setting.
 
     Returns:
-        The card as written.
+        The run's card.
     """
-    import tensorflow as tf
-
-    from keras_rbf.distribute import get_strategy, is_chief
+    from keras_rbf.distribute import is_chief
 
     info = zoo.card(name)
     if info.get("family") != FAMILY:
-        raise ValueError(f"{name!r} is not a segmentation zoo entry (family {info.get('family')!r})")
-    keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
-    scope = get_strategy(strategy)  # before any TensorFlow op (multiworker needs it first)
+        raise UserError(f"{name!r} is not a segmentation zoo entry "
+                        f"(family {info.get('family')!r})")
+    run_dir, scope = engine.start(name, out_dir, seed, strategy)
     data = load_data(info["dataset"], data_dir)
     (x_train, y_train), (x_test, y_test) = data["train"], data["test"]
     validation = data.get("validation")
     with scope.scope():
         model = compile_segmentation(zoo.build(name), learning_rate, rho)
-    timer = EpochTimer()
-    backup_dir = Path(backup_dir or Path("checkpoints") / name)
     chief = is_chief(scope)
-    if not chief:
-        backup_dir = backup_dir / f"worker{scope.cluster_resolver.task_id}"
-    fit = model.fit(
-        x_train, y_train.astype("int32"), batch_size=batch_size, epochs=epochs, shuffle=True,
-        validation_data=None if validation is None else (validation[0], validation[1].astype("int32")),
-        callbacks=[keras.callbacks.BackupAndRestore(str(backup_dir)), timer],
-        verbose=verbose,
+    history = engine.fit(
+        model, run_dir, (x_train, y_train.astype("int32")), chief,
+        worker=0 if chief else scope.cluster_resolver.task_id,
+        batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose,
+        validation_data=None if validation is None
+        else (validation[0], validation[1].astype("int32")),
     )
     if not chief:
-        return info  # only the chief writes weights, history and card
-    out_dir = Path(out_dir or zoo.card_path(name).parent)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    weights_path = out_dir / f"{name}.weights.h5"
-    model.save_weights(str(weights_path))
-    history = {"epochs": epochs, "seconds_per_epoch": timer.seconds,
-               **{k: [float(v) for v in vals] for k, vals in fit.history.items()}}
-    (out_dir / "history.json").write_text(json.dumps(history, indent=2) + "\n")
-    info["weights"] = {"file": weights_path.name, "sha256": zoo.sha256(weights_path),
-                       "url": (info.get("weights") or {}).get("url")}
-    info.pop("weights_note", None)
+        return info  # only the chief writes
     info["training"].update({
         "command": command or f"keras-rbf train {name} --epochs {epochs}",
         "epochs": epochs, "batch_size": batch_size,
         "optimizer": f"Adadelta(learning_rate={learning_rate}, rho={rho})",
-        "loss": "per-pixel softmax cross-entropy on logits", "seed": seed,
-        "seconds_per_epoch_median": float(np.median(timer.seconds)) if timer.seconds else None,
-        "machine": machine(),
+        "loss": "per-pixel softmax cross-entropy on logits",
     })
-    info["metrics"] = {
+    measured = {
+        "seed": seed,
         "clean_test": scores(predict_masks(model, x_test), y_test),
         "n_train": int(len(x_train)),
         "rbf_live_fraction_test": rbf_live_fractions(model, x_test[:32]),
     }
-    (out_dir / "card.json").write_text(json.dumps(info, indent=2) + "\n")
-    return info
+    return engine.finish(run_dir, info, seed, model, info["training"]["command"], history,
+                         measured)
 
 
 def main(name: str, argv: list[str] | None = None) -> int:
     """`keras-rbf train NAME [--epochs E] [--data-dir ROOT] ...` for segmentation entries."""
+    from keras_rbf.cli_args import ArgumentParser
     from keras_rbf.distribute import add_strategy_argument
 
-    parser = argparse.ArgumentParser(prog=f"keras-rbf train {name}")
-    parser.add_argument("--epochs", type=int, default=None, help="default: the card's training.epochs")
+    parser = ArgumentParser(prog=f"keras-rbf train {name}")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="default: the card's training.epochs")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=1.0)
     parser.add_argument("--rho", type=float, default=0.95)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", default=None,
-                        help="ISIC 2017 root (default $KERAS_RBF_ISIC2017_DIR); unused for synthlesion")
-    parser.add_argument("--out-dir", default=None, help="default: the entry's zoo folder")
-    parser.add_argument("--backup-dir", default=None)
+                        help="ISIC 2017 root (default $KERAS_RBF_ISIC2017_DIR); "
+                             "unused for synthlesion")
+    parser.add_argument("--out-dir", default=None,
+                        help="run folder (default runs/NAME); an interrupted run resumes "
+                             "when the same command is run again")
     add_strategy_argument(parser)
     args = parser.parse_args(argv)
     epochs = args.epochs or zoo.card(name)["training"]["epochs"]
     command = "keras-rbf train " + " ".join(shlex.quote(a) for a in [name, *(argv or [])])
-    info = train(
-        name, epochs=epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        rho=args.rho, seed=args.seed, data_dir=args.data_dir, out_dir=args.out_dir,
-        backup_dir=args.backup_dir, command=command, strategy=args.strategy,
-    )
-    print(json.dumps({"name": name, **info["metrics"]}, indent=2))
+    train(name, epochs=epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+          rho=args.rho, seed=args.seed, data_dir=args.data_dir, out_dir=args.out_dir,
+          command=command, strategy=args.strategy)
     return 0
 
 

@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import shlex
+import tempfile
 import time
 from pathlib import Path
 
@@ -187,8 +188,10 @@ def _get_model(name, weights, image_size, blocks, splits, args, gda_stddev=None)
             raise FileNotFoundError(f"weight file not found: {weights}")
         model.load_weights(weights)
         return model, {"source": f"weights {weights}"}
+    run_dir = Path(tempfile.mkdtemp(prefix=f"{name}-"))  # backups of this in-report run
     history = recipe.train_model(
-        model, splits, args.epochs, image_size, args.train_batch_size, args.steps_per_epoch,
+        model, splits, args.epochs, image_size, run_dir, args.train_batch_size,
+        args.steps_per_epoch,
         gda_stddev, args.seed, run_eagerly=args.run_eagerly, verbose=0,
     )
     return model, {

@@ -1,0 +1,138 @@
+"""`keras-rbf` as a careless user meets it: every expected mistake is one line, exit 2.
+
+Also: training writes only into its run folder, never into the package's zoo, and
+`keras-rbf zoo publish` brings weights, sha256 and measurements over together.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from keras_rbf import cli, zoo
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for var in ("KERAS_RBF_ISIC2017_DIR", "KERAS_RBF_CHESTXRAY14_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    return tmp_path
+
+
+def _fails_in_one_line(capsys, argv) -> str:
+    assert cli.main(argv) == 2, argv
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["train", "nosuchmodel"], "Unknown zoo model 'nosuchmodel'"),
+    (["train", "cnn_mnsit"], "Did you mean 'cnn_mnist'"),
+    (["zoo", "card", "nosuch"], "Unknown zoo model 'nosuch'"),
+    (["zoo", "frobnicate"], "usage: keras-rbf zoo list"),
+    (["zoo", "publish", "no/such/run"], "not a finished `keras-rbf train` run folder"),
+    (["reproduce", "mnits"], "Did you mean 'mnist'"),
+    (["frobnicate"], "unknown command 'frobnicate'"),
+    (["train", "cnn_mnist", "--output-dir", "x"], "did you mean --out-dir?"),
+    (["train", "cnn_mnist", "--epochs", "many"], "invalid int value"),
+    (["reproduce", "isic2017"], "ISIC"),
+    (["export", "nosuchmodel", "out"], "neither a zoo model nor a .keras file"),
+])
+def test_user_errors_are_one_line_and_exit_2(in_tmp, capsys, argv, says):
+    assert says in _fails_in_one_line(capsys, argv)
+
+
+def test_a_failed_command_leaves_no_empty_output_folder(in_tmp, capsys):
+    _fails_in_one_line(capsys, ["reproduce", "isic2017"])
+    assert not (in_tmp / "reports" / "isic2017").exists()
+
+
+def test_export_onto_an_existing_file_says_what_to_do(in_tmp, capsys):
+    (in_tmp / "taken").write_text("mine")
+    assert cli.main(["export", "cnn_mnist", "taken", "--no-check"]) == 2
+    err = capsys.readouterr().err
+    assert "is an existing file, not a folder" in err and "Errno" not in err
+    assert (in_tmp / "taken").read_text() == "mine"
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["reproduce", "--help"],
+                                  ["zoo", "--help"], ["train", "cnn_mnist", "--help"],
+                                  ["zoo", "publish", "--help"], ["export", "--help"]])
+def test_help_works_for_every_subcommand(in_tmp, capsys, argv):
+    try:
+        code = cli.main(argv)
+    except SystemExit as exit_:  # argparse's --help
+        code = exit_.code
+    assert code == 0
+    assert "usage" in capsys.readouterr().out.lower()
+
+
+def test_console_script_prints_no_traceback_and_no_tensorflow_logs(in_tmp):
+    script = shutil.which("keras-rbf") or str(Path(sys.executable).parent / "keras-rbf")
+    if not os.path.exists(script):
+        pytest.skip("the keras-rbf console script is not installed in this environment")
+    proc = subprocess.run([script, "zoo", "card", "nosuch"], capture_output=True, text=True,
+                          timeout=300, env={k: v for k, v in os.environ.items()
+                                            if k != "TF_CPP_MIN_LOG_LEVEL"})
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        line for line in proc.stderr.strip().splitlines() if line.startswith("keras-rbf:")]
+
+
+def _zoo_snapshot() -> dict[str, str]:
+    return {str(p.relative_to(zoo.zoo_dir())): zoo.sha256(p)
+            for p in sorted(zoo.zoo_dir().rglob("*")) if p.is_file()}
+
+
+def test_train_writes_a_run_folder_only_and_publish_copies_it_together(in_tmp, capsys):
+    before = _zoo_snapshot()
+    assert cli.main(["train", "cnn_mnist", "--epochs", "1", "--batch-size", "256"]) == 0
+    assert _zoo_snapshot() == before, "training wrote into the package's zoo"
+    run = in_tmp / "runs" / "cnn_mnist"
+    card = json.loads((run / "card.json").read_text())
+    results = json.loads((run / "results.json").read_text())
+    entry = card["weights"]["0"]
+    assert entry["sha256"] == zoo.sha256(run / entry["file"])
+    block = results["training"]["0"]
+    assert block["weights_sha256"] == entry["sha256"] and block["history"]["epochs"] == 1
+    assert block["command"] == "keras-rbf train cnn_mnist --epochs 1 --batch-size 256"
+    # The run's own file loads, checked against the run's record beside it.
+    assert zoo.load("cnn_mnist", weights=run / entry["file"]).count_params() > 0
+
+    # Running the same command again must not overwrite the finished run.
+    capsys.readouterr()
+    err = _fails_in_one_line(capsys, ["train", "cnn_mnist", "--epochs", "1"])
+    assert "already holds a finished run" in err
+
+    # Publishing into a checkout's zoo copy: weights, sha256 and results together, and
+    # the robustness numbers measured on the old weights are dropped.
+    target = in_tmp / "checkout_zoo"
+    shutil.copytree(zoo.zoo_dir() / "cnn_mnist", target / "cnn_mnist")
+    assert json.loads((target / "cnn_mnist" / "results.json").read_text())["robustness"]
+    assert cli.main(["zoo", "publish", str(run), "--zoo-dir", str(target)]) == 0
+    published = json.loads((target / "cnn_mnist" / "card.json").read_text())
+    assert published["weights"]["0"] == entry
+    assert zoo.sha256(target / "cnn_mnist" / entry["file"]) == entry["sha256"]
+    res = json.loads((target / "cnn_mnist" / "results.json").read_text())
+    assert res["training"]["0"] == block and res["robustness"] == {}
+
+
+def test_publish_refuses_an_installed_package(in_tmp, capsys):
+    import sysconfig
+
+    site_zoo = Path(sysconfig.get_paths()["purelib"]) / "keras_rbf" / "_zoo_files"
+    from keras_rbf.publish import source_zoo_dir
+    from keras_rbf.errors import UserError
+
+    with pytest.raises(UserError, match="inside an installed package"):
+        source_zoo_dir(site_zoo)
+    with pytest.raises(UserError, match="not a keras-rbf source checkout"):
+        source_zoo_dir(None)  # in_tmp is no checkout
