@@ -12,7 +12,7 @@ For U-Net and V-Net, plain (ORIG) and with RBF blocks (PROP), from the zoo:
   matrix over U-Net, U-PROP, V-Net, V-PROP); the diagonal is the white-box result.
 - Table 6 (ablation): V-Net with RBF blocks with Psi and beta learned or frozen
   (4 variants), Dice, FPR and FNR clean and under DAG 10/30. For synthlesion the four
-  are zoo entries trained with one recipe and seed (`ABLATION_ZOO`); for a data set
+  are zoo entries trained with one recipe and seed (`ablation_models`); for a data set
   without them (ISIC 2017) they are trained within the run with a short schedule.
 - Fig. 5: overlays of ground truth and predictions of every defense under DAG 30.
 - Gradient-masking checks: 30 iterations hurt at least as much as 10; white box hurts at
@@ -38,30 +38,41 @@ import numpy as np
 
 from keras_rbf import zoo
 from keras_rbf.analysis.segmentation_metrics import scores
+from keras_rbf.errors import UserError
 from keras_rbf.attacks.dag import dag
 from keras_rbf.defenses.adversarial_training import adversarial_fit
 from keras_rbf.recipes.segmentation import (
     compile_segmentation, load_data, predict_masks, rbf_live_fractions,
 )
 
-__all__ = ["run", "main", "ZOO_MODELS", "write_markdown"]
+__all__ = ["run", "main", "zoo_models", "ablation_models", "write_markdown"]
 
-# dataset -> network -> (ORIG zoo entry, PROP zoo entry)
-ZOO_MODELS = {
-    "synthlesion": {"U-Net": ("unet_synthlesion", "unet_rbf_synthlesion"),
-                    "V-Net": ("vnet_synthlesion", "vnet_rbf_synthlesion")},
-    "isic2017": {"U-Net": ("unet_skin", "unet_rbf_skin"),
-                 "V-Net": ("vnet_skin", "vnet_rbf_skin")},
-}
+# Builder function -> network name in the paper's tables.
+NETWORKS = {"build_unet": "U-Net", "build_vnet": "V-Net"}
 METHODS = ("ORIG", "FSG", "FSM", "ADVT", "PROP")
 ABLATION = ((False, False), (False, True), (True, False), (True, True))  # (learn_psi, learn_beta)
-# dataset -> (learn_psi, learn_beta) -> zoo entry trained with the PROP V-Net's recipe.
-ABLATION_ZOO = {
-    "synthlesion": {(False, False): "vnet_rbf_fixedpsibeta_synthlesion",
-                    (False, True): "vnet_rbf_fixedpsi_synthlesion",
-                    (True, False): "vnet_rbf_fixedbeta_synthlesion",
-                    (True, True): "vnet_rbf_synthlesion"},
-}
+
+
+def zoo_models(dataset: str) -> dict[str, tuple[str, str]]:
+    """`{network: (ORIG entry, PROP entry)}` of a data set, read from the zoo's cards."""
+    out = {}
+    for orig in zoo.find(dataset=dataset, family="segmentation", role="ORIG"):
+        net = NETWORKS[zoo.card(orig)["builder"].rsplit(":", 1)[1]]
+        props = [n for n in zoo.find(dataset=dataset, role="PROP")
+                 if zoo.card(n)["variant_of"] == orig]
+        if props:
+            out[net] = (orig, props[0])
+    return out
+
+
+def ablation_models(prop: str) -> dict[tuple[bool, bool], str]:
+    """`{(learn_psi, learn_beta): entry}`: the PROP entry and its ABLATION variants
+    (trained with the same recipe), read from the zoo's cards."""
+    out = {}
+    for name in [prop, *zoo.find(role="ABLATION", variant_of=prop)]:
+        rbf = zoo.card(name)["builder_kwargs"].get("rbf_kwargs", {})
+        out[(rbf.get("learn_psi", True), rbf.get("learn_beta", True))] = name
+    return out
 
 
 def _squeezers() -> dict[str, Callable]:
@@ -100,9 +111,9 @@ def _attack_and_score(fn, x, y, iterations, gamma, batch_size) -> tuple[dict, di
     return out, res.snapshots
 
 
-def _load_models(zoo_models, weights, overrides) -> dict:
+def _load_models(pairs, weights, overrides) -> dict:
     models = {}
-    for net, (orig, prop) in zoo_models.items():
+    for net, (orig, prop) in pairs.items():
         for method, entry in (("ORIG", orig), ("PROP", prop)):
             models[(net, method)] = (entry, zoo.load(entry, weights=weights, **(overrides or {})))
     return models
@@ -158,7 +169,7 @@ def run(
         networks: which of "U-Net", "V-Net" to evaluate (Table 6 uses V-Net when
             it is among them, as the paper does, else U-Net).
         ablation: `(learn_psi, learn_beta)` variants of Table 6.
-        ablation_source: "zoo" takes the variants from `ABLATION_ZOO` where the data set
+        ablation_source: "zoo" takes the variants from `ablation_models` where the data set
             has them (same recipe as the PROP model) and trains the others here; "train"
             trains all of them here with `ablation_train` / `ablation_epochs`.
 
@@ -167,22 +178,23 @@ def run(
     """
     if ablation_source not in ("zoo", "train"):
         raise ValueError(f"ablation_source must be 'zoo' or 'train', got {ablation_source!r}")
-    if dataset not in ZOO_MODELS:
-        raise ValueError(f"no segmentation reproduction for {dataset!r}; known: {sorted(ZOO_MODELS)}")
-    unknown = [n for n in networks if n not in ZOO_MODELS[dataset]]
+    available = zoo_models(dataset)
+    if not available:
+        raise UserError(f"no segmentation zoo entries for data set {dataset!r}")
+    unknown = [n for n in networks if n not in available]
     if unknown or not networks:
-        raise ValueError(f"networks must be among {sorted(ZOO_MODELS[dataset])}, got {networks}")
-    zoo_models = {n: ZOO_MODELS[dataset][n] for n in networks}
+        raise UserError(f"networks must be among {sorted(available)}, got {networks}")
+    pairs = {n: available[n] for n in networks}
     t_start = time.perf_counter()
     keras.utils.set_random_seed(seed)
     out_dir = Path(out_dir or Path("reports") / dataset)
     out_dir.mkdir(parents=True, exist_ok=True)
-    card = zoo.card(next(iter(zoo_models.values()))[0])
+    card = zoo.card(next(iter(pairs.values()))[0])
     data = data or load_data(card["dataset"], data_dir)
     x_test, y_test = data["test"][0][:num_test], data["test"][1][:num_test].astype("int32")
     x_train, y_train = data["train"][0], data["train"][1].astype("int32")
     iterations = tuple(sorted(set(int(m) for m in iterations)))
-    models = _load_models(zoo_models, weights, build_overrides)
+    models = _load_models(pairs, weights, build_overrides)
     squeezers = _squeezers()
     timings: dict[str, float] = {}
 
@@ -190,7 +202,7 @@ def run(
     def dag_attack(model, xb, yb):
         return dag(model, xb, yb, gamma=gamma, iterations=advt_iterations, batch_size=len(xb)).adversarial
 
-    for net in zoo_models:
+    for net in pairs:
         t = time.perf_counter()
         entry, base = models[(net, "ORIG")]
         advt = keras.models.clone_model(base)
@@ -205,7 +217,7 @@ def run(
 
     # Table 4 (white box) and the adversarial images reused by Tables 5 and Fig. 5.
     table4, adversarial, predictions = {}, {}, {}
-    for net in zoo_models:
+    for net in pairs:
         table4[net] = {}
         for method in METHODS:
             t = time.perf_counter()
@@ -221,7 +233,7 @@ def run(
             _log(f"Table 4 {net} {method}: {timings[f'table4_{net}_{method}']} s")
 
     # Table 5 (black box): rows = source of the DAG images, columns = attacked model.
-    nets = [(net, m) for net in zoo_models for m in ("ORIG", "PROP")]
+    nets = [(net, m) for net in pairs for m in ("ORIG", "PROP")]
     label = {("U-Net", "ORIG"): "U-Net", ("U-Net", "PROP"): "U-PROP",
              ("V-Net", "ORIG"): "V-Net", ("V-Net", "PROP"): "V-PROP"}
     table5 = {}
@@ -238,9 +250,9 @@ def run(
     # set has the four variants trained with the same recipe, else trained here.
     t = time.perf_counter()
     table6 = {}
-    prop_net = "V-Net" if "V-Net" in zoo_models else "U-Net"
-    prop_entry = zoo_models[prop_net][1]
-    zoo_variants = ABLATION_ZOO.get(dataset, {}) if (ablation_source == "zoo" and prop_net == "V-Net") else {}
+    prop_net = "V-Net" if "V-Net" in pairs else "U-Net"
+    prop_entry = pairs[prop_net][1]
+    zoo_variants = ablation_models(prop_entry) if ablation_source == "zoo" else {}
     for learn_psi, learn_beta in ablation:
         variant = f"psi={'learned' if learn_psi else 'identity'}, beta={'learned' if learn_beta else 'fixed'}"
         entry = zoo_variants.get((learn_psi, learn_beta))
@@ -265,10 +277,10 @@ def run(
     timings["table6"] = round(time.perf_counter() - t, 1)
 
     live = {models[(net, "PROP")][0]: rbf_live_fractions(models[(net, "PROP")][1], x_test)
-            for net in zoo_models}
+            for net in pairs}
     checks = _masking_checks(table4, table5, iterations, label)
     figures = [_figure(out_dir / f"fig5_{net.lower().replace('-', '')}.png", net, x_test[:num_figure],
-                       y_test[:num_figure], predictions, max(iterations)) for net in zoo_models]
+                       y_test[:num_figure], predictions, max(iterations)) for net in pairs]
     timings["total"] = round(time.perf_counter() - t_start, 1)
     results = {
         "dataset": dataset,
@@ -277,7 +289,7 @@ def run(
         "models": {f"{net} {m}": models[(net, m)][0] for net, m in models},
         "weights": weights,
         "settings": {
-            "networks": list(zoo_models), "num_test": int(len(x_test)), "dag": {"gamma": gamma, "iterations": list(iterations),
+            "networks": list(pairs), "num_test": int(len(x_test)), "dag": {"gamma": gamma, "iterations": list(iterations),
                                                   "clip": [0.0, 1.0], "targets": "flipped labels",
                                                   "true_labels": "ground truth"},
             "FSG": "gaussian_squeeze(sigma=1.0)", "FSM": "median_squeeze(size=3)",
