@@ -36,7 +36,7 @@ def test_unknown_name_lists_known_names():
 def test_pretrained_clean_accuracy_matches_card(name):
     info = zoo.card(name)
     try:
-        _, (x, y) = datasets.load(info["dataset"]["name"], **info["dataset"].get("kwargs", {}))
+        x, y = datasets.load(info["dataset"]["name"], **info["dataset"].get("kwargs", {}))["test"]
     except DatasetNotFoundError as err:
         pytest.skip(f"data set not on this machine: {err}")
     model = zoo.load(name)

@@ -148,7 +148,7 @@ def train_model(model: keras.Model, splits: dict, epochs: int, image_size: int,
 
     Args:
         model: a CHEST model (logits out, inputs in [0, 1]).
-        splits: `chestxray14.load(...)` output (uses "train" and, if present, "val").
+        splits: `chestxray14.load(...)` output (uses "train" and, if present, "validation").
         epochs: epochs.
         image_size: side the images are resized to (the model's input size).
         batch_size: 4 in the paper.
@@ -176,8 +176,8 @@ def train_model(model: keras.Model, splits: dict, epochs: int, image_size: int,
     ds = train_split.dataset(image_size, batch_size, channels, shuffle=True, seed=seed,
                              augment=augment, repeat=True)
     val = None
-    if "val" in splits and len(splits["val"]):
-        val = splits["val"].dataset(image_size, batch_size, channels)
+    if "validation" in splits and len(splits["validation"]):
+        val = splits["validation"].dataset(image_size, batch_size, channels)
     model.compile(
         optimizer=paper_optimizer(steps),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),

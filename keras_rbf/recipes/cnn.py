@@ -88,7 +88,8 @@ def train(
     # Before any TensorFlow op: MultiWorkerMirroredStrategy can only start first.
     scope = get_strategy(strategy)
     data = info["dataset"]
-    (x_train, y_train), (x_test, y_test) = datasets.load(data["name"], **data.get("kwargs", {}))
+    splits = datasets.load(data["name"], **data.get("kwargs", {}))
+    (x_train, y_train), (x_test, y_test) = splits["train"], splits["test"]
     with scope.scope():
         model = zoo.build(name)
         if adapt_centers and rbf_layers(model):
