@@ -82,8 +82,8 @@ def test_missing_weights_path_and_overrides_with_pretrained_are_errors(tmp_path)
     with pytest.raises(zoo.ZooError, match="does not exist"):
         zoo.load("cnn_mnist", weights=tmp_path / "nope.weights.h5")
     with pytest.raises(zoo.ZooError, match="card's architecture"):
-        zoo.load("cnn_mnist", filters=(8, 8, 8))
-    model = zoo.load("cnn_mnist", weights=None, filters=(8, 8, 8))
+        zoo.load("cnn_mnist", conv_filters=(8, 8, 8))
+    model = zoo.load("cnn_mnist", weights=None, conv_filters=(8, 8, 8))
     assert model.get_layer("conv1").filters == 8
 
 
@@ -143,7 +143,7 @@ def test_weights_dir_environment_variable_is_searched(private_zoo, tmp_path, mon
 
 def test_weights_of_a_smaller_twin_are_refused(tmp_path):
     """A file that matches only part of the model must not load with layers left random."""
-    small = zoo.build("cnn_mnist", filters=(8, 8, 8))
+    small = zoo.build("cnn_mnist", conv_filters=(8, 8, 8))
     path = tmp_path / "small.weights.h5"
     small.save_weights(str(path))
     with pytest.raises(zoo.ZooError, match="does not fit"):

@@ -75,7 +75,7 @@ def build_entry(name: str, image_size: int | None = None, blocks=None,
         channels = info["builder_kwargs"].get("input_shape", (299, 299, 1))[-1]
         overrides["input_shape"] = (image_size, image_size, channels)
     if blocks is not None:
-        overrides["blocks"] = tuple(blocks)
+        overrides["stage_blocks"] = tuple(blocks)
     if rbf_placement is not None and info["builder_kwargs"].get("rbf"):
         overrides["rbf_placement"] = tuple(rbf_placement)
     return zoo.build(name, **overrides)
@@ -237,7 +237,7 @@ def train(name: str, data_dir: str, epochs: int, image_size: int = 299, batch_si
     info["weights"] = {"file": weights_path.name, "sha256": zoo.sha256(weights_path), "url": None}
     info["builder_kwargs"].update({"input_shape": list(model.input_shape[1:])})
     if blocks is not None:
-        info["builder_kwargs"]["blocks"] = list(blocks)
+        info["builder_kwargs"]["stage_blocks"] = list(blocks)
     if rbf_placement is not None and info["builder_kwargs"].get("rbf"):
         info["builder_kwargs"]["rbf_placement"] = list(rbf_placement)
     info["training"].update({
