@@ -180,7 +180,7 @@ def attack_main(argv: list[str] | None = None) -> int:
 
     model = zoo.load(args.model)
     info = zoo.card(args.model)["dataset"]
-    _, (x, y) = datasets.load(info["name"], **info.get("kwargs", {}))
+    x, y = datasets.load(info["name"], **info.get("kwargs", {}))["test"]
     x, y = tf.constant(x[: args.n]), tf.constant(y[: args.n])
     eps, step = 0.1, 2.5 * 0.1 / args.nb_iter
 

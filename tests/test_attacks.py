@@ -10,7 +10,7 @@ from keras_rbf.attacks.strong import _loss, strong_linf
 
 @pytest.fixture(scope="module")
 def orig_and_data():
-    _, (x, y) = datasets.load("mnist")
+    x, y = datasets.load("mnist")["test"]
     return zoo.load("cnn_mnist"), x[:16], y[:16]
 
 

@@ -35,11 +35,11 @@ def test_paper_counts_and_fraction():
         assert (labels[splits[name]] == 1).sum() == pos
     assert len(splits["test"]) == 200
     small = sample_split(labels, seed=3, fraction=0.01)
-    assert [len(small[s]) for s in ("train", "val", "test")] == [900, 134, 2]
+    assert [len(small[s]) for s in ("train", "validation", "test")] == [900, 134, 2]
 
 
 def test_split_disjoint_balanced_reproducible(fixture_dir):
-    counts = {"train": (8, 6), "val": (3, 2), "test": (3, 2)}
+    counts = {"train": (8, 6), "validation": (3, 2), "test": (3, 2)}
     a = datasets.load("chestxray14", data_dir=fixture_dir, seed=5, counts=counts)
     b = chestxray14.load(fixture_dir, seed=5, counts=counts)
     c = chestxray14.load(fixture_dir, seed=6, counts=counts)
@@ -64,6 +64,24 @@ def test_images_and_dataset_with_gda(fixture_dir):
     assert xb.shape == (8, 40, 40, 1) and yb.shape == (8,)
     np.testing.assert_array_equal(yb.numpy()[4:], yb.numpy()[:4])
     np.testing.assert_allclose(xb.numpy()[:4], x, atol=1e-6)
+
+
+def test_split_gives_lazy_x_y_access(fixture_dir):
+    """A ChestSplit reads like the `(x, y)` pair of the other data sets, decoding lazily."""
+    split = chestxray14.load(fixture_dir, counts={"test": (3, 2)})["test"]
+    split.image_size = 40
+    x, y = split
+    assert len(x) == len(y) == len(split) == 5 and x.shape == (5, 40, 40, 1)
+    np.testing.assert_array_equal(y, split.labels)
+    np.testing.assert_array_equal(split.y, split.labels)
+    full = split.images(40)
+    np.testing.assert_array_equal(np.asarray(x), full)
+    np.testing.assert_array_equal(x[1:3], full[1:3])
+    np.testing.assert_array_equal(x[np.array([4, 0])], full[[4, 0]])
+    assert x[2].shape == (40, 40, 1)
+    np.testing.assert_array_equal(split.x[y == 1], full[y == 1])
+    with pytest.raises(ValueError, match="unknown split"):
+        chestxray14.load(fixture_dir, counts={"val": (1, 1)})
 
 
 def test_gaussian_augment_statistics():

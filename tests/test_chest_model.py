@@ -12,7 +12,7 @@ from keras_rbf.models.inception_resnet_v2 import (
 )
 from keras_rbf.recipes.chest import paper_optimizer
 
-SMALL = dict(input_shape=(75, 75, 1), blocks=(1, 1, 1))
+SMALL = dict(input_shape=(75, 75, 1), stage_blocks=(1, 1, 1))
 # Blocks on 1088/1536/2080 channels factor a K x K Psi per call (seconds on 2 CPU cores),
 # so the tests that run the network keep to the stem and block35 positions.
 CHEAP = ("stem", "block35")
@@ -27,7 +27,7 @@ def test_plain_matches_keras_applications_layer_names_and_shapes():
     ref = keras.applications.InceptionResNetV2(
         weights=None, input_shape=(75, 75, 1), classes=2, classifier_activation=None
     )
-    ours = build_inception_resnet_v2((75, 75, 1), num_classes=2, rescale_inputs=False)
+    ours = build_inception_resnet_v2((75, 75, 1), num_classes=2, input_rescaling=False)
     assert _signature(ours) == _signature(ref)
     assert ours.count_params() == ref.count_params()
 
@@ -58,12 +58,12 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="rbf_placement"):
         build_inception_resnet_v2(**SMALL, rbf=True, rbf_placement=("nowhere",))
     with pytest.raises(ValueError, match="blocks"):
-        build_inception_resnet_v2((75, 75, 1), blocks=(1, 0, 1))
+        build_inception_resnet_v2((75, 75, 1), stage_blocks=(1, 0, 1))
 
 
 def test_forward_rgb_grayscale_and_keras_save_load(tmp_path):
     rng = np.random.default_rng(0)
-    rgb = build_inception_resnet_v2((75, 75, 3), num_classes=3, blocks=(1, 1, 1))
+    rgb = build_inception_resnet_v2((75, 75, 3), num_classes=3, stage_blocks=(1, 1, 1))
     out = rgb(rng.uniform(size=(2, 75, 75, 3)).astype("float32"))
     assert out.shape == (2, 3)
     model = build_inception_resnet_v2(**SMALL, rbf=True, rbf_placement=CHEAP)
@@ -79,7 +79,7 @@ def test_forward_rgb_grayscale_and_keras_save_load(tmp_path):
 
 
 def test_transfer_weights_adapts_grayscale_and_rbf_widened_convs():
-    source = build_inception_resnet_v2((75, 75, 3), blocks=(1, 1, 1), rescale_inputs=False)
+    source = build_inception_resnet_v2((75, 75, 3), stage_blocks=(1, 1, 1), input_rescaling=False)
     target = build_inception_resnet_v2(**SMALL, rbf=True, rbf_placement=CHEAP)
     report = transfer_weights(source, target, skip=("predictions",))
     # First conv: RGB kernel summed over its input channels for the grayscale model.

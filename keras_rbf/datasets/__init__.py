@@ -3,6 +3,12 @@
 Each loader reads the data set's real on-disk format; a data set that is not on this
 machine raises `DatasetNotFoundError` saying where it looked and how to get it.
 Synthetic data sets carry "synth" in their names.
+
+The data contract (docs/design.md): every loader returns a dict from split names to
+splits. The names are "train", "validation" (only where the data set defines one) and
+"test". A split is an `(x, y)` pair of NumPy arrays, or, for a data set too large for
+memory (ChestX-ray14), a lazy split object with the same access: `x, y = split`,
+`split.x`, `split.y`, `len(split)`, `split.x[i:j]` decodes only those examples.
 """
 
 from __future__ import annotations
@@ -12,7 +18,10 @@ from typing import Any
 
 from keras_rbf.errors import UserError
 
-__all__ = ["load", "names", "DatasetNotFoundError"]
+__all__ = ["load", "names", "DatasetNotFoundError", "SPLITS"]
+
+# The split names of the data contract, in order; a loader returns a subset of them.
+SPLITS = ("train", "validation", "test")
 
 # name -> "module:function"; each function takes keyword options of its own.
 LOADERS: dict[str, str] = {
@@ -34,7 +43,11 @@ def names() -> list[str]:
 
 
 def load(name: str, **kwargs) -> Any:
-    """Loads data set `name`; see the data set's module for its options and return value.
+    """Loads data set `name`; see the data set's module for its options.
+
+    Returns:
+        `{split: (x, y)}` for split names among "train", "validation", "test" (the data
+        contract of this package's docstring); ChestX-ray14 gives lazy `ChestSplit`s.
 
     Raises:
         ValueError: unknown name (the message lists the known ones).

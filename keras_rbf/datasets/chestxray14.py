@@ -15,9 +15,13 @@ in more than one split, as in the paper's random selection.
 
 The split is reproducible from `seed`; `fraction` scales every count (for a subset of
 the data or a small fixture). The images are 1024 x 1024 8-bit PNGs, far too many to
-hold in memory at 299 x 299 (90,000 x 299^2 floats = 32 GB), so the loader returns file
-lists; `ChestSplit.images` reads a split into an array (the 200 test images) and
-`ChestSplit.dataset` streams one with `tf.data`.
+hold in memory at 299 x 299 (90,000 x 299^2 floats = 32 GB), so the loader returns lazy
+splits (the package's data contract, see `keras_rbf.datasets`): a `ChestSplit` holds file
+paths and labels and gives the same access as an `(x, y)` pair, `x, y = split`,
+`split.x` / `split.y`, where `x` is a `LazyImages` sequence that decodes only the images
+asked for (`split.x[:8]`, `np.asarray(split.x)`). `ChestSplit.images` reads a split into
+an array at any size (the 200 test images) and `ChestSplit.dataset` streams one with
+`tf.data`.
 """
 
 from __future__ import annotations
@@ -30,33 +34,96 @@ from typing import Callable
 
 import numpy as np
 
-from keras_rbf.datasets import DatasetNotFoundError
+from keras_rbf.datasets import SPLITS, DatasetNotFoundError
 
 __all__ = [
-    "load", "read_entries", "sample_split", "write_fixture", "ChestSplit", "PAPER_COUNTS", "ENV_VAR",
+    "load", "read_entries", "sample_split", "write_fixture", "ChestSplit", "LazyImages",
+    "PAPER_COUNTS", "ENV_VAR",
 ]
 
 ENV_VAR = "KERAS_RBF_CHESTXRAY14_DIR"
 CSV_NAMES = ("Data_Entry_2017.csv", "Data_Entry_2017_v2020.csv")
 # (negative, positive) counts of the paper's section 3.
-PAPER_COUNTS = {"train": (45000, 45000), "val": (6666, 6666), "test": (107, 93)}
+PAPER_COUNTS = {"train": (45000, 45000), "validation": (6666, 6666), "test": (107, 93)}
 NO_FINDING = "No Finding"
+
+
+class LazyImages:
+    """The images of a split, decoded from disk only when indexed.
+
+    Args:
+        paths: `(N,)` array of PNG paths.
+        image_size: output side (or `(H, W)`).
+        channels: 1 (grayscale) or 3 (the gray image repeated).
+
+    `len(x)`, `x[i]` (one `(H, W, C)` image), `x[i:j]` or `x[index_array]`
+    (`(n, H, W, C)`), `np.asarray(x)` (all of them: mind the memory) and `x.shape`.
+    """
+
+    def __init__(self, paths: np.ndarray, image_size: int | tuple[int, int] = 299,
+                 channels: int = 1):
+        if channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, got {channels}")
+        self.paths = np.asarray(paths)
+        self.hw = _hw(image_size)
+        self.channels = int(channels)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.paths), *self.hw, self.channels)
+
+    def __getitem__(self, index) -> np.ndarray:
+        selected = self.paths[index]
+        if np.ndim(selected) == 0:
+            return _read_png(str(selected), self.hw, self.channels).numpy()
+        out = np.empty((len(selected), *self.hw, self.channels), "float32")
+        for i, path in enumerate(selected):
+            out[i] = _read_png(str(path), self.hw, self.channels).numpy()
+        return out
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self[:]
+        return out if dtype is None else out.astype(dtype)
 
 
 @dataclass
 class ChestSplit:
-    """One split: image paths and binary labels (1 = any finding).
+    """One split: image paths and binary labels (1 = any finding), read lazily.
+
+    Behaves like the `(x, y)` pair of the other data sets: `x, y = split`, `split.x`
+    (a `LazyImages` at `image_size` x `channels`), `split.y` (the labels), `len(split)`.
 
     Attributes:
         paths: `(N,)` array of PNG paths.
         labels: `(N,)` int64 array, 0 = "No Finding", 1 = any finding.
+        image_size: side (or `(H, W)`) of the images `x` gives; 299 as in the paper.
+        channels: channels of the images `x` gives (1, grayscale, or 3).
     """
 
     paths: np.ndarray
     labels: np.ndarray
+    image_size: int | tuple[int, int] = 299
+    channels: int = 1
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    @property
+    def x(self) -> LazyImages:
+        """The images, decoded on indexing (`split.x[:8]`)."""
+        return LazyImages(self.paths, self.image_size, self.channels)
+
+    @property
+    def y(self) -> np.ndarray:
+        """The `(N,)` int64 labels."""
+        return self.labels
+
+    def __iter__(self):
+        # `x, y = split`, as for the `(x, y)` arrays of the other data sets.
+        return iter((self.x, self.y))
 
     def images(self, image_size: int | tuple[int, int] = 299, channels: int = 1) -> np.ndarray:
         """Reads and resizes every image of the split into memory.
@@ -68,7 +135,7 @@ class ChestSplit:
         Returns:
             float32 array `(N, H, W, channels)` in [0, 1].
         """
-        return np.stack([_read_png(p, _hw(image_size), channels).numpy() for p in self.paths])
+        return LazyImages(self.paths, image_size, channels)[:]
 
     def dataset(
         self,
@@ -194,6 +261,9 @@ def read_entries(data_dir: str | os.PathLike | None = None, csv_name: str | None
 
 def _scaled_counts(fraction: float, counts: dict | None) -> dict[str, tuple[int, int]]:
     counts = dict(PAPER_COUNTS if counts is None else counts)
+    unknown = sorted(set(counts) - set(SPLITS))
+    if unknown:
+        raise ValueError(f"counts has unknown split name(s) {unknown}; use {', '.join(SPLITS)}")
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"fraction must lie in (0, 1], got {fraction}")
     out = {}
@@ -207,7 +277,7 @@ def sample_split(labels: np.ndarray, seed: int = 0, fraction: float = 1.0,
     """The paper's balanced, disjoint sampling of image indices.
 
     Negatives and positives are each permuted with `np.random.RandomState(seed)` and
-    handed out in the order train, val, test.
+    handed out in the order train, validation, test.
 
     Args:
         labels: `(N,)` binary labels.
@@ -254,8 +324,8 @@ def load(data_dir: str | os.PathLike | None = None, seed: int = 0, fraction: flo
         csv_name: CSV file name if not the official one.
 
     Returns:
-        `{"train": ChestSplit, "val": ChestSplit, "test": ChestSplit}` (the keys of
-        `counts` if given).
+        `{"train": ChestSplit, "validation": ChestSplit, "test": ChestSplit}` (the keys
+        of `counts` if given), lazy splits with `(x, y)` access (see `ChestSplit`).
     """
     paths, labels = read_entries(data_dir, csv_name)
     return {

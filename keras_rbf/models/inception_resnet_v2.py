@@ -8,8 +8,8 @@ ImageNet file of `keras.applications`, also into grayscale and RBF variants.
 
 RBF placement (`rbf=True`; the paper only says the network was "modified by the
 proposed radial basis function blocks", so the points are an argument). Each point puts
-`rbf_block(x, normalize=True)` (Fig. 2: `concat([x, RBF(LayerNorm(x))])`) on the
-feature map there:
+`rbf_block(x, normalize=rbf_normalize)` (Fig. 2: `concat([x, RBF(LayerNorm(x))])`) on the
+feature map there (`rbf_normalize=False` drops the LayerNorm):
 
 - "stem": after the stem (35 x 35 x 192 at 299 x 299), feeding `mixed_5b`;
 - "block35": after the 10 Inception-ResNet-A blocks (320 channels), feeding the conv
@@ -40,10 +40,9 @@ from collections import defaultdict
 from typing import Any, Sequence
 
 import keras
-import numpy as np
 from keras import layers
 
-from keras_rbf.layers import rbf_block
+from keras_rbf.models._common import check_positive_int, check_shared, default_name, maybe_rbf
 
 __all__ = [
     "build_inception_resnet_v2",
@@ -157,13 +156,15 @@ def _rbf_kwargs_for(channels: int, rbf_kwargs: dict | None) -> dict:
 def build_inception_resnet_v2(
     input_shape: Sequence[int] = (299, 299, 1),
     num_classes: int = 2,
+    *,
     rbf: bool = False,
-    rbf_placement: Sequence[str] = RBF_PLACEMENTS,
     rbf_kwargs: dict[str, Any] | None = None,
+    rbf_normalize: bool = True,
     classifier_activation: str | None = None,
-    rescale_inputs: bool = True,
-    blocks: Sequence[int] = (10, 20, 10),
     name: str | None = None,
+    rbf_placement: Sequence[str] = RBF_PLACEMENTS,
+    input_rescaling: bool = True,
+    stage_blocks: Sequence[int] = (10, 20, 10),
 ) -> keras.Model:
     """Inception-ResNet-v2 classifier, with RBF blocks if `rbf` (see the module docstring).
 
@@ -171,57 +172,60 @@ def build_inception_resnet_v2(
         input_shape: `(H, W, C)`, H and W >= 75; C = 1 (grayscale X-rays) or 3 (RGB).
         num_classes: outputs of the classifier (2 for the paper's CHEST task).
         rbf: whether to add RBF blocks at `rbf_placement`.
-        rbf_placement: subset of `RBF_PLACEMENTS` ("stem", "block35", "block17",
-            "block8", "head"); ignored unless `rbf`.
         rbf_kwargs: `RBFMapping` arguments for every block, updating the defaults
             `num_centers = min(K, 128)`, `units = min(K, 64)` (for a block on K
             channels), `scale_by_dim=True`, `epsilon=0.25`.
+        rbf_normalize: give each RBF branch layer-normalized features (see `rbf_block`).
         classifier_activation: activation of `predictions`; None (default) gives logits.
-        rescale_inputs: if True, the model takes images in [0, 1] and maps them to the
+        name: model name; default "inception_resnet_v2" or "inception_resnet_v2_rbf".
+        rbf_placement: subset of `RBF_PLACEMENTS` ("stem", "block35", "block17",
+            "block8", "head"); ignored unless `rbf`.
+        input_rescaling: if True, the model takes images in [0, 1] and maps them to the
             [-1, 1] range of `keras.applications.inception_resnet_v2.preprocess_input`
             with a `Rescaling` layer named `input_rescaling` (so attacks and squeezers work
             in [0, 1] pixel space); if False the model is exactly keras.applications'
             layer list and expects [-1, 1] inputs.
-        blocks: repeats of the Inception-ResNet-A, -B and -C blocks; (10, 20, 10) is the
-            network of the paper. Fewer repeats give a smaller model (used by the tests).
-        name: model name; default "inception_resnet_v2" or "inception_resnet_v2_rbf".
+        stage_blocks: repeats of the Inception-ResNet-A, -B and -C blocks (one count per
+            stage); (10, 20, 10) is the network of the paper. Fewer repeats give a
+            smaller model (used by the tests).
 
     Returns:
         A functional `keras.Model` mapping `(B, H, W, C)` images to `(B, num_classes)`.
     """
-    input_shape = tuple(input_shape)
-    if len(input_shape) != 3 or any(d is None for d in input_shape):
-        raise ValueError(f"input_shape must be a fully known (H, W, C), got {input_shape}")
+    builder = "build_inception_resnet_v2"
+    input_shape, num_classes, rbf_kwargs = check_shared(
+        builder, input_shape, num_classes, rbf_kwargs
+    )
+    if any(d is None for d in input_shape):
+        raise ValueError(f"{builder}: `input_shape` must be fully known, got {input_shape}")
     if min(input_shape[:2]) < MIN_SIZE:
         raise ValueError(
-            f"Inception-ResNet-v2 needs images of at least {MIN_SIZE}x{MIN_SIZE}, "
+            f"{builder}: Inception-ResNet-v2 needs images of at least {MIN_SIZE}x{MIN_SIZE}, "
             f"got input_shape {input_shape}"
         )
-    if input_shape[2] < 1:
-        raise ValueError(f"input_shape needs at least one channel, got {input_shape}")
-    if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
-    blocks = tuple(int(b) for b in blocks)
-    if len(blocks) != 3 or min(blocks) < 1:
-        raise ValueError(f"blocks must be three positive repeat counts, got {blocks}")
+    blocks = tuple(check_positive_int(builder, "stage_blocks", b) for b in stage_blocks)
+    if len(blocks) != 3:
+        raise ValueError(f"{builder}: `stage_blocks` must be three positive repeat counts, "
+                         f"got {stage_blocks}")
     placement = tuple(rbf_placement) if rbf else ()
     unknown = set(placement) - set(RBF_PLACEMENTS)
     if unknown:
         raise ValueError(
-            f"Unknown rbf_placement {sorted(unknown)}; choose from {', '.join(RBF_PLACEMENTS)}"
+            f"{builder}: unknown `rbf_placement` {sorted(unknown)}; choose from "
+            f"{', '.join(RBF_PLACEMENTS)}"
         )
 
     namer = _Namer()
     c = lambda *a, **k: _conv_bn(namer, *a, **k)  # noqa: E731 - local shorthand
 
-    def maybe_rbf(x, point):
-        if point not in placement:
-            return x
+    def rbf_at(x, point):
         kw = _rbf_kwargs_for(int(x.shape[-1]), rbf_kwargs)
-        return rbf_block(x, normalize=True, name=f"rbf_{point}", **kw)
+        return maybe_rbf(x, point in placement, f"rbf_{point}", rbf_normalize, kw)
 
     inputs = layers.Input(shape=input_shape, name="input_layer")
-    x = layers.Rescaling(2.0, offset=-1.0, name="input_rescaling")(inputs) if rescale_inputs else inputs
+    x = inputs
+    if input_rescaling:
+        x = layers.Rescaling(2.0, offset=-1.0, name="input_rescaling")(inputs)
 
     # Stem: 35 x 35 x 192 at 299 x 299.
     x = c(x, 32, 3, strides=2, padding="valid")
@@ -231,7 +235,7 @@ def build_inception_resnet_v2(
     x = c(x, 80, 1, padding="valid")
     x = c(x, 192, 3, padding="valid")
     x = layers.MaxPooling2D(3, strides=2, name=namer("max_pooling2d"))(x)
-    x = maybe_rbf(x, "stem")
+    x = rbf_at(x, "stem")
 
     # Mixed 5b (Inception-A): 35 x 35 x 320.
     b0 = c(x, 96, 1)
@@ -243,7 +247,7 @@ def build_inception_resnet_v2(
 
     for i in range(1, blocks[0] + 1):
         x = _residual_block(namer, x, 0.17, "block35", i)
-    xr = maybe_rbf(x, "block35")
+    xr = rbf_at(x, "block35")
 
     # Mixed 6a (Reduction-A): 17 x 17 x 1088; the pool branch keeps the plain features.
     b0 = c(xr, 384, 3, strides=2, padding="valid")
@@ -253,7 +257,7 @@ def build_inception_resnet_v2(
 
     for i in range(1, blocks[1] + 1):
         x = _residual_block(namer, x, 0.1, "block17", i)
-    xr = maybe_rbf(x, "block17")
+    xr = rbf_at(x, "block17")
 
     # Mixed 7a (Reduction-B): 8 x 8 x 2080.
     b0 = c(c(xr, 256, 1), 384, 3, strides=2, padding="valid")
@@ -265,14 +269,15 @@ def build_inception_resnet_v2(
     for i in range(1, blocks[2]):
         x = _residual_block(namer, x, 0.2, "block8", i)
     x = _residual_block(namer, x, 1.0, "block8", blocks[2], activation=None)
-    x = maybe_rbf(x, "block8")
+    x = rbf_at(x, "block8")
 
     x = c(x, 1536, 1, name="conv_7b")  # 8 x 8 x 1536
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    x = maybe_rbf(x, "head")
+    x = rbf_at(x, "head")
     outputs = layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
-    default_name = "inception_resnet_v2_rbf" if placement else "inception_resnet_v2"
-    return keras.Model(inputs, outputs, name=name or default_name)
+    return keras.Model(
+        inputs, outputs, name=default_name("inception_resnet_v2", bool(placement), name)
+    )
 
 
 def _weighted_layers(model: keras.Model) -> list:
@@ -362,7 +367,7 @@ def load_imagenet_weights(model: keras.Model, weights_path: str, skip: Sequence[
         include_top=include_top, weights=weights_path, input_shape=shape
     )
     twin = build_inception_resnet_v2(
-        shape, num_classes=1000, rescale_inputs=False, rbf=False,
+        shape, num_classes=1000, input_rescaling=False, rbf=False,
         classifier_activation="softmax",
     )
     ref_layers, twin_layers = _weighted_layers(reference), _weighted_layers(twin)

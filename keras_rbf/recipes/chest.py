@@ -73,7 +73,7 @@ def build_entry(name: str, image_size: int | None = None, blocks=None,
         channels = info["builder_kwargs"].get("input_shape", (299, 299, 1))[-1]
         overrides["input_shape"] = (image_size, image_size, channels)
     if blocks is not None:
-        overrides["blocks"] = tuple(blocks)
+        overrides["stage_blocks"] = tuple(blocks)
     if rbf_placement is not None and info["builder_kwargs"].get("rbf"):
         overrides["rbf_placement"] = tuple(rbf_placement)
     return zoo.build(name, **overrides)
@@ -146,7 +146,7 @@ def train_model(model: keras.Model, splits: dict, epochs: int, image_size: int,
 
     Args:
         model: a CHEST model (logits out, inputs in [0, 1]).
-        splits: `chestxray14.load(...)` output (uses "train" and, if present, "val").
+        splits: `chestxray14.load(...)` output (uses "train" and, if present, "validation").
         epochs: epochs.
         image_size: side the images are resized to (the model's input size).
         run_dir: the run folder (backups and the history go there; see `engine.fit`).
@@ -175,8 +175,8 @@ def train_model(model: keras.Model, splits: dict, epochs: int, image_size: int,
     ds = train_split.dataset(image_size, batch_size, channels, shuffle=True, seed=seed,
                              augment=augment, repeat=True)
     val = None
-    if "val" in splits and len(splits["val"]):
-        val = splits["val"].dataset(image_size, batch_size, channels)
+    if "validation" in splits and len(splits["validation"]):
+        val = splits["validation"].dataset(image_size, batch_size, channels)
     model.compile(
         optimizer=paper_optimizer(steps),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -223,7 +223,7 @@ def train(name: str, data_dir: str, epochs: int, image_size: int = 299, batch_si
     x_test = test.images(image_size, model.input_shape[-1])
     info["builder_kwargs"].update({"input_shape": list(model.input_shape[1:])})
     if blocks is not None:
-        info["builder_kwargs"]["blocks"] = list(blocks)
+        info["builder_kwargs"]["stage_blocks"] = list(blocks)
     if rbf_placement is not None and info["builder_kwargs"].get("rbf"):
         info["builder_kwargs"]["rbf_placement"] = list(rbf_placement)
     info["training"].update({

@@ -82,7 +82,7 @@ def train(
     run_dir, scope = engine.start(name, out_dir, seed, strategy)
     data = info["dataset"]
     splits = datasets.load(data["name"], **data.get("kwargs", {}))
-    (x_train, y_train), (x_test, y_test) = _train_test(splits)
+    (x_train, y_train), (x_test, y_test) = splits["train"], splits["test"]
     with scope.scope():
         model = zoo.build(name)
         if adapt_centers and rbf_layers(model):
@@ -115,13 +115,6 @@ def train(
     }
     return engine.finish(run_dir, info, seed, model, info["training"]["command"], history,
                          measured)
-
-
-def _train_test(splits):
-    """`(train, test)` pairs of a loader's output (a split mapping or a pair of pairs)."""
-    if isinstance(splits, dict):
-        return splits["train"], splits["test"]
-    return splits
 
 
 def main(name: str, argv: list[str] | None = None) -> int:

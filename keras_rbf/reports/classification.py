@@ -288,7 +288,7 @@ def main(dataset: str, argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     info = zoo.card(args.prop)["dataset"]
-    _, (x_all, y_all) = datasets.load(info["name"], **info.get("kwargs", {}))
+    x_all, y_all = datasets.load(info["name"], **info.get("kwargs", {}))["test"]
     x, y = x_all[: args.n_test], y_all[: args.n_test]
     n_exp = min(args.n_expensive, len(x))
     n_spsa = min(args.n_spsa, n_exp)
