@@ -22,14 +22,15 @@ import numpy as np
 from keras import ops
 
 __all__ = [
-    "RBFMapping",
-    "rbf_block",
-    "squared_distances",
-    "psi_matrix",
-    "whitening_transpose",
     "MinValue",
     "PsiIdentity",
+    "RBFMapping",
     "live_fraction",
+    "psi_matrix",
+    "rbf_activations",
+    "rbf_block",
+    "squared_distances",
+    "whitening_transpose",
 ]
 
 # An activation counts as "live" when it is neither ~0 nor ~1: outside this band the unit
@@ -140,6 +141,54 @@ def squared_distances(
     )
     # The expansion can go slightly negative by cancellation when f is close to a center.
     return ops.maximum(dist, 0.0)
+
+
+@ops.custom_gradient
+def rbf_activations(features, psi_inv, weights, offset):
+    """Eq. 2 activations `phi = exp(min(-beta D, 0))` from the weight terms of
+    `RBFMapping._weight_terms`, with a hand-written gradient.
+
+    Forward: `y = f Psi^{-1}`, `q = sum(f * y)` (`f^T Psi^{-1} f`), one
+    `(N, K + 1) x (K + 1, P)` matmul of `[f, q]` with `weights`, then add `offset`, clamp
+    and exp: three elementwise passes over the `(N, P)` result. Backward reuses `phi` and
+    `y`: with `da = upstream * phi`, `s = da @ weights[-1]` (= dL/dq),
+    `df = da @ weights[:K]^T + 2 s y` (Psi^{-1} is symmetric), `dPsi^{-1} = f^T (s f)`,
+    `dweights = [f, q]^T da`, `doffset = sum_n da`. Autodiff would instead differentiate
+    the clamp and exp separately (two more `(N, P)` passes), slice the concatenation and
+    push `q` back through a second `(N, K) x (K, K)` matmul; measured in
+    `keras-rbf bench` and issue 14, this gradient is what brings the layer within ~3x of
+    a Dense layer on feature maps. Where the clamp is active (`-beta D > 0`, only by
+    rounding when `f` is at a center) the gradient is that of the unclamped exp, i.e.
+    the true derivative of Eq. 2 at `D ~ 0`, not the clamp's zero.
+
+    Args:
+        features: `(N, K)` feature vectors `f`.
+        psi_inv: `(K, K)` symmetric `Psi^{-1}`.
+        weights: `(K + 1, P)`: `2 b_k Psi^{-1} c_k` in the first K rows, `-b_k` in the last.
+        offset: `(P,)`: `-b_k c_k^T Psi^{-1} c_k`.
+
+    Returns:
+        `(N, P)` activations in `(0, 1]`.
+    """
+    y = ops.matmul(features, psi_inv)
+    augmented = ops.concatenate(
+        [features, ops.sum(features * y, axis=-1, keepdims=True)], axis=-1
+    )  # (N, K + 1)
+    # Clamping -beta D at 0 is clamping D at 0 (beta > 0): cancellation in the expansion
+    # can make D slightly negative when f is close to a center.
+    phi = ops.exp(ops.minimum(ops.matmul(augmented, weights) + offset, 0.0))
+
+    def grad(*args, upstream=None):  # the form keras.ops.custom_gradient takes everywhere
+        upstream = args[0] if upstream is None else upstream
+        da = upstream * phi
+        k = ops.shape(features)[-1]
+        dq = ops.matmul(da, ops.transpose(weights[k:]))  # (N, 1)
+        d_features = ops.matmul(da, ops.transpose(weights[:k])) + 2.0 * dq * y
+        d_psi_inv = ops.matmul(ops.transpose(features), dq * features)
+        d_weights = ops.matmul(ops.transpose(augmented), da)
+        return d_features, d_psi_inv, d_weights, ops.sum(da, axis=0)
+
+    return phi, grad
 
 
 def live_fraction(activations, band: tuple[float, float] = LIVE_BAND) -> float:
@@ -368,33 +417,38 @@ class RBFMapping(keras.layers.Layer):
         """Eq. 2 activations `phi = exp(-beta D)`, `(..., P)`, same dtype as `distances`."""
         return self._unflatten(self._flat_phi(inputs), inputs)
 
-    def _flat_phi(self, inputs):
-        """`(N, P)` activations by the same expansion as `squared_distances`, with beta,
-        the 1/K scale and the factor -2 folded into the weights of one matmul:
+    def _weight_terms(self, dtype: str):
+        """The weight-only part of Eq. 2-3, computed once per forward (+ backward) pass.
 
-            -beta D = [f, |z|^2] @ [[2 b T^T z_c^T], [-b]] - b |z_c|^2,  b = beta (/ K)
+        With `b = beta` (`beta / K` under `scale_by_dim`) and `Psi^{-1} = T^T T`
+        (`T = L^{-1}`, one Cholesky factorization and one triangular solve):
 
-        so that only three elementwise passes over the `(N, P)` result remain (add, clamp
-        at 0, exp) instead of the eight of computing D first; this is the hot path.
+            -b_k D_nk = [f_n, q_n] @ [[2 b_k Psi^{-1} c_k], [-b_k]] - b_k c_k^T Psi^{-1} c_k,
+            q_n = f_n^T Psi^{-1} f_n
+
+        Returns:
+            `psi_inv (K, K)`, `weights (K + 1, P)` (the matrix above) and `offset (P,)`
+            (the last term, negated sign included). Never cached across calls: the
+            variables change between optimizer steps. ONNX export folds the Cholesky
+            factorization and the triangular solve into constants (keras_rbf.export).
         """
-        dtype = self._math_dtype()
         k = self.input_dim
-        flat = ops.reshape(ops.cast(inputs, dtype), (-1, k))
         transform_t = whitening_transpose(ops.cast(self.psi_factor, dtype), self.epsilon)
-        z_centers = ops.matmul(ops.cast(self.centers, dtype), transform_t)  # (P, K)
+        psi_inv = ops.matmul(transform_t, ops.transpose(transform_t))  # (K, K)
+        centers = ops.cast(self.centers, dtype)
+        whitened_centers = ops.matmul(psi_inv, ops.transpose(centers))  # (K, P)
         b = ops.cast(self.beta, dtype) / (float(k) if self.scale_by_dim else 1.0)
-        sq_norm = ops.sum(ops.square(ops.matmul(flat, transform_t)), axis=-1, keepdims=True)
         weights = ops.concatenate(
-            [ops.matmul(transform_t, ops.transpose(z_centers)) * (2.0 * b),
-             -ops.expand_dims(b, 0)],
-            axis=0,
+            [whitened_centers * (2.0 * b), -ops.expand_dims(b, 0)], axis=0
         )  # (K + 1, P)
-        neg_beta_dist = ops.matmul(ops.concatenate([flat, sq_norm], axis=-1), weights) - (
-            b * ops.sum(ops.square(z_centers), axis=-1)
-        )
-        # Clamping -beta D at 0 is clamping D at 0 (beta > 0): cancellation can make the
-        # expansion slightly positive when f is close to a center.
-        return ops.exp(ops.minimum(neg_beta_dist, 0.0))
+        offset = -b * ops.sum(ops.transpose(centers) * whitened_centers, axis=0)  # (P,)
+        return psi_inv, weights, offset
+
+    def _flat_phi(self, inputs):
+        """`(N, P)` activations `exp(-beta D)`: the hot path, see `rbf_activations`."""
+        dtype = self._math_dtype()
+        flat = ops.reshape(ops.cast(inputs, dtype), (-1, self.input_dim))
+        return rbf_activations(flat, *self._weight_terms(dtype))
 
     def call(self, inputs):
         dtype = self._math_dtype()
@@ -418,7 +472,7 @@ class RBFMapping(keras.layers.Layer):
         max_samples: int = 20000,
         seed: int = 0,
         set_beta: bool = True,
-    ) -> "RBFMapping":
+    ) -> RBFMapping:
         """Places the centers by k-means on data and sets widths from the same data.
 
         Builds the layer if needed. Uses scikit-learn's `KMeans` on up to `max_samples`
