@@ -284,11 +284,23 @@ class RBFMapping(keras.layers.Layer):
         kwargs.setdefault("autocast", False)  # variables stay float32; see call()
         super().__init__(**kwargs)
         for arg, value in (("units", units), ("num_centers", num_centers)):
-            if value is not None and (not isinstance(value, (int, np.integer)) or value <= 0):
+            # bool is a subclass of int: `units=True` would silently mean 1 unit.
+            if value is not None and (
+                isinstance(value, (bool, np.bool_))
+                or not isinstance(value, (int, np.integer))
+                or value <= 0
+            ):
                 raise ValueError(
                     f"RBFMapping '{self.name}': `{arg}` must be a positive integer or None, "
                     f"got {value!r}"
                 )
+        if isinstance(epsilon, (bool, np.bool_)) or not isinstance(
+            epsilon, (int, float, np.integer, np.floating)
+        ):
+            raise ValueError(
+                f"RBFMapping '{self.name}': `epsilon` must be a number in (0, 1), "
+                f"got {epsilon!r}"
+            )
         epsilon = float(epsilon)
         if not 0.0 < epsilon < 1.0:
             raise ValueError(
@@ -298,38 +310,64 @@ class RBFMapping(keras.layers.Layer):
         self.units = None if units is None else int(units)
         self.num_centers = None if num_centers is None else int(num_centers)
         self.epsilon = epsilon
+        flags = {"learn_psi": learn_psi, "learn_beta": learn_beta,
+                 "scale_by_dim": scale_by_dim, "use_bias": use_bias}
+        for arg, value in flags.items():
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(
+                    f"RBFMapping '{self.name}': `{arg}` must be True or False, got {value!r}"
+                )
         self.learn_psi = bool(learn_psi)
         self.learn_beta = bool(learn_beta)
         self.scale_by_dim = bool(scale_by_dim)
         self.use_bias = bool(use_bias)
+        get = self._get_or_raise
         # Standard-normal centers (Keras' "random_normal" has stddev 0.05), the scale of
         # standardized inputs that the default width rule assumes.
-        self.centers_initializer = keras.initializers.get(
-            centers_initializer or keras.initializers.RandomNormal(stddev=1.0)
+        self.centers_initializer = get(
+            "centers_initializer", centers_initializer or keras.initializers.RandomNormal(1.0)
         )
         self.psi_factor_initializer = (
             PsiIdentity(epsilon)
             if psi_factor_initializer is None
-            else keras.initializers.get(psi_factor_initializer)
+            else get("psi_factor_initializer", psi_factor_initializer)
         )
         self.beta_initializer = (
-            None if beta_initializer is None else keras.initializers.get(beta_initializer)
+            None if beta_initializer is None else get("beta_initializer", beta_initializer)
         )
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.centers_regularizer = keras.regularizers.get(centers_regularizer)
-        self.psi_factor_regularizer = keras.regularizers.get(psi_factor_regularizer)
-        self.beta_regularizer = keras.regularizers.get(beta_regularizer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.centers_constraint = keras.constraints.get(centers_constraint)
-        self.psi_factor_constraint = keras.constraints.get(psi_factor_constraint)
+        self.kernel_initializer = get("kernel_initializer", kernel_initializer)
+        self.bias_initializer = get("bias_initializer", bias_initializer)
+        self.centers_regularizer = get("centers_regularizer", centers_regularizer)
+        self.psi_factor_regularizer = get("psi_factor_regularizer", psi_factor_regularizer)
+        self.beta_regularizer = get("beta_regularizer", beta_regularizer)
+        self.kernel_regularizer = get("kernel_regularizer", kernel_regularizer)
+        self.bias_regularizer = get("bias_regularizer", bias_regularizer)
+        self.centers_constraint = get("centers_constraint", centers_constraint)
+        self.psi_factor_constraint = get("psi_factor_constraint", psi_factor_constraint)
         self.beta_constraint = (
-            MinValue(1e-6) if beta_constraint == "default" else keras.constraints.get(beta_constraint)
+            MinValue(1e-6)
+            if isinstance(beta_constraint, str) and beta_constraint == "default"
+            else get("beta_constraint", beta_constraint)
         )
-        self.kernel_constraint = keras.constraints.get(kernel_constraint)
-        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.kernel_constraint = get("kernel_constraint", kernel_constraint)
+        self.bias_constraint = get("bias_constraint", bias_constraint)
         self.input_spec = keras.layers.InputSpec(min_ndim=2)
+
+    def _get_or_raise(self, arg: str, identifier: Any):
+        """Keras' getter for `arg` (`*_initializer`, `*_regularizer`, `*_constraint`),
+        re-raising an unknown identifier as one line naming this layer and the argument."""
+        getter = {
+            "initializer": keras.initializers.get,
+            "regularizer": keras.regularizers.get,
+            "constraint": keras.constraints.get,
+        }[arg.rsplit("_", 1)[1]]
+        try:
+            return getter(identifier)
+        except (ValueError, TypeError) as err:
+            raise ValueError(
+                f"RBFMapping '{self.name}': `{arg}` could not be interpreted ({err}); pass a "
+                f"Keras {arg.rsplit('_', 1)[1]} object, its name or its config, got {identifier!r}"
+            ) from None
 
     def _math_dtype(self) -> str:
         return "float64" if self.variable_dtype == "float64" else "float32"
