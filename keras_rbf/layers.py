@@ -144,49 +144,49 @@ def squared_distances(
 
 
 @ops.custom_gradient
-def rbf_activations(features, psi_inv, weights, offset):
+def rbf_activations(features, psi_inv, weights):
     """Eq. 2 activations `phi = exp(min(-beta D, 0))` from the weight terms of
     `RBFMapping._weight_terms`, with a hand-written gradient.
 
     Forward: `y = f Psi^{-1}`, `q = sum(f * y)` (`f^T Psi^{-1} f`), one
-    `(N, K + 1) x (K + 1, P)` matmul of `[f, q]` with `weights`, then add `offset`, clamp
-    and exp: three elementwise passes over the `(N, P)` result. Backward reuses `phi` and
-    `y`: with `da = upstream * phi`, `s = da @ weights[-1]` (= dL/dq),
-    `df = da @ weights[:K]^T + 2 s y` (Psi^{-1} is symmetric), `dPsi^{-1} = f^T (s f)`,
-    `dweights = [f, q]^T da`, `doffset = sum_n da`. Autodiff would instead differentiate
-    the clamp and exp separately (two more `(N, P)` passes), slice the concatenation and
-    push `q` back through a second `(N, K) x (K, K)` matmul; measured in
-    `keras-rbf bench` and issue 14, this gradient is what brings the layer within ~3x of
-    a Dense layer on feature maps. Where the clamp is active (`-beta D > 0`, only by
-    rounding when `f` is at a center) the gradient is that of the unclamped exp, i.e.
-    the true derivative of Eq. 2 at `D ~ 0`, not the clamp's zero.
+    `(N, K + 2) x (K + 2, P)` matmul of `[f, q, 1]` with `weights` (so the per-center
+    constant needs no pass of its own), clamp and exp: two elementwise passes over the
+    `(N, P)` result. Backward reuses `phi` and `y`: with `da = upstream * phi`,
+    `s = da @ weights[K]` (= dL/dq), `df = da @ weights[:K]^T + 2 s y` (Psi^{-1} is
+    symmetric), `dPsi^{-1} = f^T (s f)`, `dweights = [f, q, 1]^T da` (one matmul that
+    also sums the constant's gradient over N). Autodiff would instead differentiate the
+    add, clamp and exp one by one (three more `(N, P)` passes), slice the concatenation
+    and push `q` back through a second `(N, K) x (K, K)` matmul; the measurements behind
+    this are in issue 14 (`keras-rbf bench` prints the current ratios). Where the clamp
+    is active (`-beta D > 0`, only by rounding when `f` is at a center) the gradient is
+    that of the unclamped exp, i.e. the true derivative of Eq. 2 at `D ~ 0`, not the
+    clamp's zero.
 
     Args:
         features: `(N, K)` feature vectors `f`.
         psi_inv: `(K, K)` symmetric `Psi^{-1}`.
-        weights: `(K + 1, P)`: `2 b_k Psi^{-1} c_k` in the first K rows, `-b_k` in the last.
-        offset: `(P,)`: `-b_k c_k^T Psi^{-1} c_k`.
+        weights: `(K + 2, P)`: `2 b_k Psi^{-1} c_k` in the first K rows, `-b_k` in row K,
+            `-b_k c_k^T Psi^{-1} c_k` in the last.
 
     Returns:
         `(N, P)` activations in `(0, 1]`.
     """
     y = ops.matmul(features, psi_inv)
-    augmented = ops.concatenate(
-        [features, ops.sum(features * y, axis=-1, keepdims=True)], axis=-1
-    )  # (N, K + 1)
+    q = ops.sum(features * y, axis=-1, keepdims=True)
+    augmented = ops.concatenate([features, q, ops.ones_like(q)], axis=-1)  # (N, K + 2)
     # Clamping -beta D at 0 is clamping D at 0 (beta > 0): cancellation in the expansion
     # can make D slightly negative when f is close to a center.
-    phi = ops.exp(ops.minimum(ops.matmul(augmented, weights) + offset, 0.0))
+    phi = ops.exp(ops.minimum(ops.matmul(augmented, weights), 0.0))
 
     def grad(*args, upstream=None):  # the form keras.ops.custom_gradient takes everywhere
         upstream = args[0] if upstream is None else upstream
         da = upstream * phi
         k = ops.shape(features)[-1]
-        dq = ops.matmul(da, ops.transpose(weights[k:]))  # (N, 1)
+        dq = ops.matmul(da, ops.transpose(weights[k : k + 1]))  # (N, 1)
         d_features = ops.matmul(da, ops.transpose(weights[:k])) + 2.0 * dq * y
         d_psi_inv = ops.matmul(ops.transpose(features), dq * features)
         d_weights = ops.matmul(ops.transpose(augmented), da)
-        return d_features, d_psi_inv, d_weights, ops.sum(da, axis=0)
+        return d_features, d_psi_inv, d_weights
 
     return phi, grad
 
@@ -461,14 +461,14 @@ class RBFMapping(keras.layers.Layer):
         With `b = beta` (`beta / K` under `scale_by_dim`) and `Psi^{-1} = T^T T`
         (`T = L^{-1}`, one Cholesky factorization and one triangular solve):
 
-            -b_k D_nk = [f_n, q_n] @ [[2 b_k Psi^{-1} c_k], [-b_k]] - b_k c_k^T Psi^{-1} c_k,
+            -b_k D_nk = [f_n, q_n, 1] @ [[2 b_k Psi^{-1} c_k], [-b_k], [-b_k c_k^T Psi^{-1} c_k]]
             q_n = f_n^T Psi^{-1} f_n
 
         Returns:
-            `psi_inv (K, K)`, `weights (K + 1, P)` (the matrix above) and `offset (P,)`
-            (the last term, negated sign included). Never cached across calls: the
-            variables change between optimizer steps. ONNX export folds the Cholesky
-            factorization and the triangular solve into constants (keras_rbf.export).
+            `psi_inv (K, K)` and `weights (K + 2, P)` (the matrix above). Never cached
+            across calls: the variables change between optimizer steps. ONNX export folds
+            the Cholesky factorization and the triangular solve into constants
+            (keras_rbf.export).
         """
         k = self.input_dim
         transform_t = whitening_transpose(ops.cast(self.psi_factor, dtype), self.epsilon)
@@ -476,11 +476,12 @@ class RBFMapping(keras.layers.Layer):
         centers = ops.cast(self.centers, dtype)
         whitened_centers = ops.matmul(psi_inv, ops.transpose(centers))  # (K, P)
         b = ops.cast(self.beta, dtype) / (float(k) if self.scale_by_dim else 1.0)
-        weights = ops.concatenate(
-            [whitened_centers * (2.0 * b), -ops.expand_dims(b, 0)], axis=0
-        )  # (K + 1, P)
         offset = -b * ops.sum(ops.transpose(centers) * whitened_centers, axis=0)  # (P,)
-        return psi_inv, weights, offset
+        weights = ops.concatenate(
+            [whitened_centers * (2.0 * b), -ops.expand_dims(b, 0), ops.expand_dims(offset, 0)],
+            axis=0,
+        )  # (K + 2, P)
+        return psi_inv, weights
 
     def _flat_phi(self, inputs):
         """`(N, P)` activations `exp(-beta D)`: the hot path, see `rbf_activations`."""
