@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -86,15 +87,8 @@ def _progress(message: str) -> None:
 
 
 def _naive_mb(shape: tuple) -> float:
-    n = _numel(shape[:-1])
+    n = math.prod(shape[:-1])
     return n * shape[-1] * shape[-1] * 4 / 2**20
-
-
-def _numel(dims) -> int:
-    out = 1
-    for d in dims:
-        out *= int(d)
-    return out
 
 
 def _build_case(method: str, shape: tuple, xla: bool = False):
@@ -234,7 +228,7 @@ def _memory_in_subprocess(method: str, shape: tuple) -> dict:
 
 
 def _shape_report(name: str, shape: tuple, sec: dict, mem: dict) -> dict:
-    n, k = _numel(shape[:-1]), shape[-1]
+    n, k = math.prod(shape[:-1]), shape[-1]
     rbf_in, rbf_w = rbf_flops(n, k, k, k)
     dense = dense_flops(n, k, k)
     row = {"shape": name, "input": list(shape), "n": n, "k": k, "p": k, "seconds": sec,

@@ -1,6 +1,7 @@
 """`keras-rbf bench` in quick mode: the structure of its output, never its timings."""
 
 import json
+import math
 import re
 
 from keras_rbf import benchmarks
@@ -24,16 +25,9 @@ def test_quick_bench_prints_every_shape_with_ratios_floor_and_machine(tmp_path, 
     for row in data["rows"]:
         assert set(row["seconds"]) >= {"rbf", "dense", "weights", "gemm"}
         assert row["arithmetic_ratio"] > 1.0 and 0.0 < row["weight_only_share"]
-        assert row["n"] * row["k"] == _numel(row["input"])
+        assert row["n"] * row["k"] == math.prod(row["input"])
     ranks = {len(r["input"]) for r in data["rows"]}
     assert ranks == {2, 4, 5}  # flat, 2D and 3D feature maps
-
-
-def _numel(shape):
-    out = 1
-    for d in shape:
-        out *= d
-    return out
 
 
 def test_flop_counts_follow_the_matmul_shapes():
