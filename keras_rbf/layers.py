@@ -22,14 +22,15 @@ import numpy as np
 from keras import ops
 
 __all__ = [
-    "RBFMapping",
-    "rbf_block",
-    "squared_distances",
-    "psi_matrix",
-    "whitening_transpose",
     "MinValue",
     "PsiIdentity",
+    "RBFMapping",
     "live_fraction",
+    "psi_matrix",
+    "rbf_activations",
+    "rbf_block",
+    "squared_distances",
+    "whitening_transpose",
 ]
 
 # An activation counts as "live" when it is neither ~0 nor ~1: outside this band the unit
@@ -142,6 +143,54 @@ def squared_distances(
     return ops.maximum(dist, 0.0)
 
 
+@ops.custom_gradient
+def rbf_activations(features, psi_inv, weights):
+    """Eq. 2 activations `phi = exp(min(-beta D, 0))` from the weight terms of
+    `RBFMapping._weight_terms`, with a hand-written gradient.
+
+    Forward: `y = f Psi^{-1}`, `q = sum(f * y)` (`f^T Psi^{-1} f`), one
+    `(N, K + 2) x (K + 2, P)` matmul of `[f, q, 1]` with `weights` (so the per-center
+    constant needs no pass of its own), clamp and exp: two elementwise passes over the
+    `(N, P)` result. Backward reuses `phi` and `y`: with `da = upstream * phi`,
+    `s = da @ weights[K]` (= dL/dq), `df = da @ weights[:K]^T + 2 s y` (Psi^{-1} is
+    symmetric), `dPsi^{-1} = f^T (s f)`, `dweights = [f, q, 1]^T da` (one matmul that
+    also sums the constant's gradient over N). Autodiff would instead differentiate the
+    add, clamp and exp one by one (three more `(N, P)` passes), slice the concatenation
+    and push `q` back through a second `(N, K) x (K, K)` matmul; the measurements behind
+    this are in issue 14 (`keras-rbf bench` prints the current ratios). Where the clamp
+    is active (`-beta D > 0`, only by rounding when `f` is at a center) the gradient is
+    that of the unclamped exp, i.e. the true derivative of Eq. 2 at `D ~ 0`, not the
+    clamp's zero.
+
+    Args:
+        features: `(N, K)` feature vectors `f`.
+        psi_inv: `(K, K)` symmetric `Psi^{-1}`.
+        weights: `(K + 2, P)`: `2 b_k Psi^{-1} c_k` in the first K rows, `-b_k` in row K,
+            `-b_k c_k^T Psi^{-1} c_k` in the last.
+
+    Returns:
+        `(N, P)` activations in `(0, 1]`.
+    """
+    y = ops.matmul(features, psi_inv)
+    q = ops.sum(features * y, axis=-1, keepdims=True)
+    augmented = ops.concatenate([features, q, ops.ones_like(q)], axis=-1)  # (N, K + 2)
+    # Clamping -beta D at 0 is clamping D at 0 (beta > 0): cancellation in the expansion
+    # can make D slightly negative when f is close to a center.
+    phi = ops.exp(ops.minimum(ops.matmul(augmented, weights), 0.0))
+
+    def grad(*args, upstream=None):  # the form keras.ops.custom_gradient takes everywhere
+        upstream = args[0] if upstream is None else upstream
+        da = upstream * phi
+        k = ops.shape(features)[-1]
+        dq = ops.matmul(da, ops.transpose(weights[k : k + 1]))  # (N, 1)
+        d_features = ops.matmul(da, ops.transpose(weights[:k])) + 2.0 * dq * y
+        d_psi_inv = ops.matmul(ops.transpose(features), dq * features)
+        d_weights = ops.matmul(ops.transpose(augmented), da)
+        return d_features, d_psi_inv, d_weights
+
+    return phi, grad
+
+
 def live_fraction(activations, band: tuple[float, float] = LIVE_BAND) -> float:
     """Fraction of RBF activations `phi` strictly inside `band` (default (1e-3, 0.999)).
 
@@ -235,11 +284,23 @@ class RBFMapping(keras.layers.Layer):
         kwargs.setdefault("autocast", False)  # variables stay float32; see call()
         super().__init__(**kwargs)
         for arg, value in (("units", units), ("num_centers", num_centers)):
-            if value is not None and (not isinstance(value, (int, np.integer)) or value <= 0):
+            # bool is a subclass of int: `units=True` would silently mean 1 unit.
+            if value is not None and (
+                isinstance(value, (bool, np.bool_))
+                or not isinstance(value, (int, np.integer))
+                or value <= 0
+            ):
                 raise ValueError(
                     f"RBFMapping '{self.name}': `{arg}` must be a positive integer or None, "
                     f"got {value!r}"
                 )
+        if isinstance(epsilon, (bool, np.bool_)) or not isinstance(
+            epsilon, (int, float, np.integer, np.floating)
+        ):
+            raise ValueError(
+                f"RBFMapping '{self.name}': `epsilon` must be a number in (0, 1), "
+                f"got {epsilon!r}"
+            )
         epsilon = float(epsilon)
         if not 0.0 < epsilon < 1.0:
             raise ValueError(
@@ -249,38 +310,64 @@ class RBFMapping(keras.layers.Layer):
         self.units = None if units is None else int(units)
         self.num_centers = None if num_centers is None else int(num_centers)
         self.epsilon = epsilon
+        flags = {"learn_psi": learn_psi, "learn_beta": learn_beta,
+                 "scale_by_dim": scale_by_dim, "use_bias": use_bias}
+        for arg, value in flags.items():
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(
+                    f"RBFMapping '{self.name}': `{arg}` must be True or False, got {value!r}"
+                )
         self.learn_psi = bool(learn_psi)
         self.learn_beta = bool(learn_beta)
         self.scale_by_dim = bool(scale_by_dim)
         self.use_bias = bool(use_bias)
+        get = self._get_or_raise
         # Standard-normal centers (Keras' "random_normal" has stddev 0.05), the scale of
         # standardized inputs that the default width rule assumes.
-        self.centers_initializer = keras.initializers.get(
-            centers_initializer or keras.initializers.RandomNormal(stddev=1.0)
+        self.centers_initializer = get(
+            "centers_initializer", centers_initializer or keras.initializers.RandomNormal(1.0)
         )
         self.psi_factor_initializer = (
             PsiIdentity(epsilon)
             if psi_factor_initializer is None
-            else keras.initializers.get(psi_factor_initializer)
+            else get("psi_factor_initializer", psi_factor_initializer)
         )
         self.beta_initializer = (
-            None if beta_initializer is None else keras.initializers.get(beta_initializer)
+            None if beta_initializer is None else get("beta_initializer", beta_initializer)
         )
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.centers_regularizer = keras.regularizers.get(centers_regularizer)
-        self.psi_factor_regularizer = keras.regularizers.get(psi_factor_regularizer)
-        self.beta_regularizer = keras.regularizers.get(beta_regularizer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.centers_constraint = keras.constraints.get(centers_constraint)
-        self.psi_factor_constraint = keras.constraints.get(psi_factor_constraint)
+        self.kernel_initializer = get("kernel_initializer", kernel_initializer)
+        self.bias_initializer = get("bias_initializer", bias_initializer)
+        self.centers_regularizer = get("centers_regularizer", centers_regularizer)
+        self.psi_factor_regularizer = get("psi_factor_regularizer", psi_factor_regularizer)
+        self.beta_regularizer = get("beta_regularizer", beta_regularizer)
+        self.kernel_regularizer = get("kernel_regularizer", kernel_regularizer)
+        self.bias_regularizer = get("bias_regularizer", bias_regularizer)
+        self.centers_constraint = get("centers_constraint", centers_constraint)
+        self.psi_factor_constraint = get("psi_factor_constraint", psi_factor_constraint)
         self.beta_constraint = (
-            MinValue(1e-6) if beta_constraint == "default" else keras.constraints.get(beta_constraint)
+            MinValue(1e-6)
+            if isinstance(beta_constraint, str) and beta_constraint == "default"
+            else get("beta_constraint", beta_constraint)
         )
-        self.kernel_constraint = keras.constraints.get(kernel_constraint)
-        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.kernel_constraint = get("kernel_constraint", kernel_constraint)
+        self.bias_constraint = get("bias_constraint", bias_constraint)
         self.input_spec = keras.layers.InputSpec(min_ndim=2)
+
+    def _get_or_raise(self, arg: str, identifier: Any):
+        """Keras' getter for `arg` (`*_initializer`, `*_regularizer`, `*_constraint`),
+        re-raising an unknown identifier as one line naming this layer and the argument."""
+        getter = {
+            "initializer": keras.initializers.get,
+            "regularizer": keras.regularizers.get,
+            "constraint": keras.constraints.get,
+        }[arg.rsplit("_", 1)[1]]
+        try:
+            return getter(identifier)
+        except (ValueError, TypeError) as err:
+            raise ValueError(
+                f"RBFMapping '{self.name}': `{arg}` could not be interpreted ({err}); pass a "
+                f"Keras {arg.rsplit('_', 1)[1]} object, its name or its config, got {identifier!r}"
+            ) from None
 
     def _math_dtype(self) -> str:
         return "float64" if self.variable_dtype == "float64" else "float32"
@@ -368,33 +455,39 @@ class RBFMapping(keras.layers.Layer):
         """Eq. 2 activations `phi = exp(-beta D)`, `(..., P)`, same dtype as `distances`."""
         return self._unflatten(self._flat_phi(inputs), inputs)
 
-    def _flat_phi(self, inputs):
-        """`(N, P)` activations by the same expansion as `squared_distances`, with beta,
-        the 1/K scale and the factor -2 folded into the weights of one matmul:
+    def _weight_terms(self, dtype: str):
+        """The weight-only part of Eq. 2-3, computed once per forward (+ backward) pass.
 
-            -beta D = [f, |z|^2] @ [[2 b T^T z_c^T], [-b]] - b |z_c|^2,  b = beta (/ K)
+        With `b = beta` (`beta / K` under `scale_by_dim`) and `Psi^{-1} = T^T T`
+        (`T = L^{-1}`, one Cholesky factorization and one triangular solve):
 
-        so that only three elementwise passes over the `(N, P)` result remain (add, clamp
-        at 0, exp) instead of the eight of computing D first; this is the hot path.
+            -b_k D_nk = [f_n, q_n, 1] @ [[2 b_k Psi^{-1} c_k], [-b_k], [-b_k c_k^T Psi^{-1} c_k]]
+            q_n = f_n^T Psi^{-1} f_n
+
+        Returns:
+            `psi_inv (K, K)` and `weights (K + 2, P)` (the matrix above). Never cached
+            across calls: the variables change between optimizer steps. ONNX export folds
+            the Cholesky factorization and the triangular solve into constants
+            (keras_rbf.export).
         """
-        dtype = self._math_dtype()
         k = self.input_dim
-        flat = ops.reshape(ops.cast(inputs, dtype), (-1, k))
         transform_t = whitening_transpose(ops.cast(self.psi_factor, dtype), self.epsilon)
-        z_centers = ops.matmul(ops.cast(self.centers, dtype), transform_t)  # (P, K)
+        psi_inv = ops.matmul(transform_t, ops.transpose(transform_t))  # (K, K)
+        centers = ops.cast(self.centers, dtype)
+        whitened_centers = ops.matmul(psi_inv, ops.transpose(centers))  # (K, P)
         b = ops.cast(self.beta, dtype) / (float(k) if self.scale_by_dim else 1.0)
-        sq_norm = ops.sum(ops.square(ops.matmul(flat, transform_t)), axis=-1, keepdims=True)
+        offset = -b * ops.sum(ops.transpose(centers) * whitened_centers, axis=0)  # (P,)
         weights = ops.concatenate(
-            [ops.matmul(transform_t, ops.transpose(z_centers)) * (2.0 * b),
-             -ops.expand_dims(b, 0)],
+            [whitened_centers * (2.0 * b), -ops.expand_dims(b, 0), ops.expand_dims(offset, 0)],
             axis=0,
-        )  # (K + 1, P)
-        neg_beta_dist = ops.matmul(ops.concatenate([flat, sq_norm], axis=-1), weights) - (
-            b * ops.sum(ops.square(z_centers), axis=-1)
-        )
-        # Clamping -beta D at 0 is clamping D at 0 (beta > 0): cancellation can make the
-        # expansion slightly positive when f is close to a center.
-        return ops.exp(ops.minimum(neg_beta_dist, 0.0))
+        )  # (K + 2, P)
+        return psi_inv, weights
+
+    def _flat_phi(self, inputs):
+        """`(N, P)` activations `exp(-beta D)`: the hot path, see `rbf_activations`."""
+        dtype = self._math_dtype()
+        flat = ops.reshape(ops.cast(inputs, dtype), (-1, self.input_dim))
+        return rbf_activations(flat, *self._weight_terms(dtype))
 
     def call(self, inputs):
         dtype = self._math_dtype()
@@ -418,7 +511,7 @@ class RBFMapping(keras.layers.Layer):
         max_samples: int = 20000,
         seed: int = 0,
         set_beta: bool = True,
-    ) -> "RBFMapping":
+    ) -> RBFMapping:
         """Places the centers by k-means on data and sets widths from the same data.
 
         Builds the layer if needed. Uses scikit-learn's `KMeans` on up to `max_samples`

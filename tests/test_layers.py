@@ -276,3 +276,92 @@ def test_bad_input_shapes_raise_naming_the_layer():
         RBFMapping(name="myrbf").build((None, None))
     with pytest.raises(ValueError, match="channels"):
         RBFMapping(name="myrbf").adapt(np.ones((10, 3)) * np.arange(3)).adapt(np.ones((10, 4)))
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"units": True}, "units"),  # bool is an int subclass: once accepted as 1 unit
+        ({"num_centers": np.True_}, "num_centers"),
+        ({"epsilon": "x"}, "epsilon"),  # once a bare "could not convert string to float"
+        ({"epsilon": None}, "epsilon"),
+        ({"epsilon": True}, "epsilon"),
+        ({"learn_psi": "no"}, "learn_psi"),  # once bool("no") = True, silently
+        ({"use_bias": 0}, "use_bias"),
+        ({"kernel_initializer": "nosuch"}, "kernel_initializer"),
+        ({"beta_constraint": "nonneg"}, "beta_constraint"),
+        ({"centers_regularizer": 3}, "centers_regularizer"),
+    ],
+)
+def test_wrong_types_raise_one_line_naming_the_layer_and_argument(kwargs, match):
+    with pytest.raises(ValueError, match=match) as err:
+        RBFMapping(name="myrbf", **kwargs)
+    assert "myrbf" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_parameter_gradients_on_feature_maps_with_scale_by_dim_in_float64():
+    """The hand-written gradient of `rbf_activations` on a rank-4 input, every variable."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(11)
+    k, p, units, shape = 3, 4, 2, (2, 2, 3, 3)
+    w = random_weights(k, p, units, rng)
+    x = rng.normal(0, 1, shape)
+    upstream = rng.normal(0, 1, shape[:-1] + (units,))
+    layer = RBFMapping(units=units, num_centers=p, epsilon=1e-2, dtype="float64",
+                       scale_by_dim=True)
+    layer.build((None,) + shape[1:])
+    set_weights(layer, w)
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        loss = tf.reduce_sum(layer(xt) * upstream)
+    names = ["centers", "psi_factor", "beta", "kernel", "bias"]
+    grads = tape.gradient(loss, [xt] + [getattr(layer, n).value for n in names])
+
+    def ref_loss(ws, f=x):
+        return float(np.sum(reference(f, ws["centers"], ws["psi_factor"], 1e-2, ws["beta"],
+                                      ws["kernel"], ws["bias"], scale_by_dim=True)[0]
+                            * upstream))
+
+    h = 1e-6
+    for name, grad in zip(["input"] + names, grads):
+        base = x if name == "input" else w[name]
+        numeric = np.zeros_like(base)
+        for idx in np.ndindex(base.shape):
+            plus, minus = base.copy(), base.copy()
+            plus[idx] += h
+            minus[idx] -= h
+            if name == "input":
+                numeric[idx] = (ref_loss(w, plus) - ref_loss(w, minus)) / (2 * h)
+            else:
+                numeric[idx] = (ref_loss({**w, name: plus}) - ref_loss({**w, name: minus})) / (
+                    2 * h)
+        np.testing.assert_allclose(np.asarray(grad), numeric, rtol=1e-5, atol=1e-7, err_msg=name)
+
+
+def test_input_gradient_at_a_center_matches_the_reference():
+    """At f = c_k the expansion can round -beta D above 0 (the clamp acts); the gradient
+    there must still be Eq. 2's own derivative, as in the float64 reference."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(5)
+    k, p, units = 8, 5, 3
+    w = random_weights(k, p, units, rng)
+    w["centers"] *= 3.0  # large norms: more cancellation in |z|^2 - 2 z.z_c + |z_c|^2
+    x = np.concatenate([w["centers"][:3], rng.normal(0, 1, (2, k))]).astype("float32")
+    upstream = rng.normal(0, 1, (5, units))
+    layer = RBFMapping(units=units, num_centers=p, epsilon=1e-2)
+    layer.build((None, k))
+    set_weights(layer, w)
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        loss = tf.reduce_sum(layer(xt) * upstream)
+    grad = tape.gradient(loss, xt).numpy()
+    ref = reference_input_grad(x.astype("float64"), upstream, w["centers"], w["psi_factor"], 1e-2,
+                               w["beta"], w["kernel"], w["bias"])
+    assert np.all(np.isfinite(grad))
+    np.testing.assert_allclose(grad, ref, rtol=1e-3, atol=1e-4 * np.abs(ref).max())
+    phi = layer.activations(xt).numpy()
+    assert np.all(phi <= 1.0) and np.all(phi > 0.0)
