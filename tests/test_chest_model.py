@@ -1,4 +1,7 @@
-"""CHEST recipe and zoo entries (the builder's own tests: tests/models/test_inception_resnet_v2.py)."""
+"""CHEST recipe and zoo entries.
+
+The builder's own tests are in tests/models/test_inception_resnet_v2.py.
+"""
 
 import pytest
 
