@@ -1,8 +1,9 @@
 """Fixtures shared by the whole suite.
 
-- `run_python`: runs a Python snippet in a fresh interpreter and returns what it printed
-  as JSON on its last line (for checks that need a clean process: `.keras` loading after
-  only `import keras_rbf`, another Keras backend, serving without `keras_rbf`);
+- `run_python`: runs a Python snippet in a fresh interpreter and returns its stdout
+  (for checks that need a clean process: `.keras` loading after only `import keras_rbf`,
+  another Keras backend, serving without `keras_rbf`); `read_last_json` parses the JSON
+  document such a child prints last;
 - `small_rbf_model`: builds a small model with one normalized RBF block on a 2D map and
   one on dense features;
 - `randomize_rbf`: moves every `RBFMapping` off its initial Psi = I and equal widths, so
@@ -31,28 +32,28 @@ REPO = Path(__file__).resolve().parents[1]
 def run_python_child(
     code: str,
     *args: str,
-    cwd: str | os.PathLike | None = None,
-    env: dict[str, str] | None = None,
+    cwd: str | os.PathLike,
+    timeout: float = 600,
     with_repo: bool = True,
-    timeout: float = 300,
-) -> Any:
-    """Runs `code` as a script in a fresh interpreter and returns its last stdout line as JSON.
+    **env: str | None,
+) -> str:
+    """Runs `code` as a script in a fresh interpreter and returns its stdout.
+
+    Fails the test with the child's output when it exits non-zero.
 
     Args:
-        code: the script's source; it reads `sys.argv[1:]` (= `args`) and prints one JSON
-            document on its last line of stdout.
+        code: the script's source; it reads `sys.argv[1:]` (= `args`).
         *args: command-line arguments of the script.
-        cwd: working directory (default: a temporary folder made by the caller, or the
-            current one).
-        env: variables added to (or, with value None, removed from) the environment.
+        cwd: working directory of the child.
+        timeout: seconds before the child is killed.
         with_repo: put this checkout first on PYTHONPATH, so the child imports the
             `keras_rbf` under test; False removes PYTHONPATH altogether.
-        timeout: seconds before the child is killed.
+        **env: variables to set in the child's environment (None removes one).
 
     Returns:
-        The parsed JSON of the child's last stdout line.
+        The child's stdout (`last_json(out)` reads a JSON document printed last).
     """
-    child_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    child_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     child_env.pop("PYTHONSTARTUP", None)
     if with_repo:
         child_env["PYTHONPATH"] = os.pathsep.join(
@@ -60,7 +61,7 @@ def run_python_child(
         )
     else:
         child_env.pop("PYTHONPATH", None)
-    for key, value in (env or {}).items():
+    for key, value in env.items():
         if value is None:
             child_env.pop(key, None)
         else:
@@ -69,9 +70,14 @@ def run_python_child(
         [sys.executable, "-c", code, *map(str, args)], cwd=cwd, env=child_env,
         capture_output=True, text=True, timeout=timeout,
     )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    lines = proc.stdout.strip().splitlines()
-    assert lines, f"the child printed nothing; stderr: {proc.stderr[-2000:]}"
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
+    return proc.stdout
+
+
+def last_json(stdout: str) -> Any:
+    """The JSON document on the last non-empty line of a child's stdout."""
+    lines = stdout.strip().splitlines()
+    assert lines, "the child printed nothing"
     return json.loads(lines[-1])
 
 
@@ -152,10 +158,24 @@ def write_isic() -> Callable[..., dict]:
 
 
 @pytest.fixture(scope="session")
-def run_python() -> Callable[..., Any]:
-    """`run_python(code, *args, cwd=None, env=None, with_repo=True, timeout=300)`: see
-    `run_python_child`."""
-    return run_python_child
+def run_python(tmp_path_factory) -> Callable[..., str]:
+    """`run_python(code, *args, cwd=None, timeout=600, with_repo=True, **env) -> stdout`.
+
+    Runs `code` in a fresh interpreter (see `run_python_child`), by default in a new
+    temporary folder.
+    """
+
+    def run(code: str, *args: str, cwd: str | os.PathLike | None = None, **kwargs) -> str:
+        return run_python_child(code, *args, cwd=cwd or tmp_path_factory.mktemp("child"),
+                                **kwargs)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def read_last_json() -> Callable[[str], Any]:
+    """`read_last_json(stdout)`: see `last_json`."""
+    return last_json
 
 
 @pytest.fixture(scope="session")

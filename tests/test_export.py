@@ -66,7 +66,7 @@ print(json.dumps(report))
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, small_rbf_model, randomize_rbf, run_python):
+def served(tmp_path_factory, small_rbf_model, randomize_rbf, run_python, read_last_json):
     """Exports each family with the CLI (from a .keras file), serves all in one child."""
     from keras_rbf import export
 
@@ -88,8 +88,9 @@ def served(tmp_path_factory, small_rbf_model, randomize_rbf, run_python):
                       "outputs": str(root / f"{family}_out.npz")})
     child_dir = root / "elsewhere"
     child_dir.mkdir()
-    report = run_python(SERVE_CHILD, json.dumps(items), cwd=child_dir, with_repo=False,
-                        env={"CUDA_VISIBLE_DEVICES": ""}, timeout=180)
+    out = run_python(SERVE_CHILD, json.dumps(items), cwd=child_dir, with_repo=False,
+                     CUDA_VISIBLE_DEVICES="", timeout=180)
+    report = read_last_json(out)
     return {"report": report, "expected": expected, "root": root}
 
 

@@ -66,11 +66,11 @@ def _check_config_round_trip(model, x, want) -> None:
     np.testing.assert_allclose(_outputs(clone, x), want, rtol=TOL, atol=TOL)
 
 
-def _check_keras_file(model, x, want, tmp_path: Path, run_python) -> None:
+def _check_keras_file(model, x, want, tmp_path: Path, run_python, read_last_json) -> None:
     path, x_file, out_file = tmp_path / "model.keras", tmp_path / "x.npy", tmp_path / "o.npz"
     model.save(path)
     np.save(x_file, x)
-    report = run_python(KERAS_FILE_CHILD, path, x_file, out_file, cwd=tmp_path)
+    report = read_last_json(run_python(KERAS_FILE_CHILD, path, x_file, out_file))
     got = np.load(out_file)
     saved = model.get_weights()
     assert report == {"num_weights": len(saved), "name": model.name}
@@ -103,7 +103,7 @@ def _check_saved_model(model, x, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def run_model_test(tmp_path, run_python, randomize_rbf) -> Callable[..., Any]:
+def run_model_test(tmp_path, run_python, read_last_json, randomize_rbf) -> Callable[..., Any]:
     """`run_model_test(builder, kwargs, input_shape, output_shape)`: see the module docstring.
 
     Args (of the returned function):
@@ -124,7 +124,7 @@ def run_model_test(tmp_path, run_python, randomize_rbf) -> Callable[..., Any]:
         assert want.shape == (2, *output_shape)
         assert np.all(np.isfinite(want)) and not np.allclose(want[0], want[1])
         _check_config_round_trip(model, x, want)
-        _check_keras_file(model, x, want, tmp_path, run_python)
+        _check_keras_file(model, x, want, tmp_path, run_python, read_last_json)
         _check_mixed_precision(builder, kwargs, model, x, want)
         _check_saved_model(model, x, tmp_path)
         return model
