@@ -1,7 +1,7 @@
 """Training callbacks that make the state of a model's RBF layers visible.
 
 `RBFMonitor` records, per epoch and per `RBFMapping` layer, the fraction of live
-activations (DESIGN.md: a dead layer is a defect to fix, never a source of robustness)
+activations (docs/design.md: a dead layer is a defect to fix, never a source of robustness)
 and the Frobenius norm of the change of Psi (the paper's Fig. 6).
 """
 

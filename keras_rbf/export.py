@@ -40,7 +40,8 @@ FORMATS = ("savedmodel", "onnx")
 ONNX_FILE = "model.onnx"
 
 
-def load_model_for_export(name_or_path: str, weights: str = "pretrained"):
+def load_model_for_export(name_or_path: str, weights: str = "pretrained",
+                          weights_sha256: str | None = None):
     """The Keras model to export: a zoo entry or a `.keras` file.
 
     Args:
@@ -48,6 +49,8 @@ def load_model_for_export(name_or_path: str, weights: str = "pretrained"):
         weights: for a zoo entry, "pretrained" (the card's sha256-checked file), "none"
             (untrained architecture) or the path of a `.weights.h5` file. Must stay
             "pretrained" for a `.keras` file, which carries its own weights.
+        weights_sha256: expected sha256 of a `weights` path (see `keras_rbf.zoo.load`;
+            by default the run record beside the file, else the card's).
 
     Returns:
         A built `keras.Model`.
@@ -81,7 +84,8 @@ def load_model_for_export(name_or_path: str, weights: str = "pretrained"):
             f"{name_or_path!r} is neither a zoo model nor a .keras file. "
             f"Zoo models: {', '.join(names) or '(none)'}"
         )
-    return zoo.load(name_or_path, weights=None if weights == "none" else weights)
+    return zoo.load(name_or_path, weights=None if weights == "none" else weights,
+                    sha256=weights_sha256)
 
 
 def _version_dir(outdir: str | os.PathLike, version: int, overwrite: bool) -> Path:
@@ -320,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", choices=FORMATS, default="savedmodel")
     parser.add_argument("--weights", default="pretrained",
                         help="zoo entries: 'pretrained' (default), 'none' or a .weights.h5 path")
+    parser.add_argument("--weights-sha256", default=None,
+                        help="expected sha256 of a --weights file of your own (default: the "
+                             "run record beside it, else the zoo card's)")
     parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default tf2onnx's)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUTDIR/N if it exists")
     parser.add_argument("--no-check", dest="check", action="store_false",
@@ -331,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--version must be >= 0, got {args.version}")
 
     try:
-        model = load_model_for_export(args.model, args.weights)
+        model = load_model_for_export(args.model, args.weights, args.weights_sha256)
         if args.format == "savedmodel":
             path = export_saved_model(model, args.outdir, args.version, args.overwrite)
         else:

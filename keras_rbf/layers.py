@@ -604,7 +604,7 @@ def rbf_block(x, normalize: bool = False, name: str | None = None, **rbf_kwargs)
             mean, unit variance, no learned scale) instead of `x`, while `x` itself is
             concatenated unchanged. This keeps the distances on the scale the width rule
             assumes however large the conv features grow in training; without it the RBF
-            units of deep blocks die (exp(-beta D) = 0 everywhere, see DESIGN.md).
+            units of deep blocks die (exp(-beta D) = 0 everywhere, see docs/design.md).
         name: base name; the layers are named `{name}_rbf`, `{name}_norm`, `{name}_concat`.
         **rbf_kwargs: passed to `RBFMapping`.
 

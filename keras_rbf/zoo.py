@@ -11,7 +11,7 @@ measured on it, an entry holds two files:
       "family": "cnn",                                    # training recipe
       "role": "PROP",                                     # ORIG | PROP | ADVT | ABLATION
       "variant_of": "cnn_mnist",                          # the entry it modifies, or null
-      "builder": "keras_rbf.models.cnn:build_cnn",         # module:function
+      "builder": "keras_rbf.models:build_cnn",             # module:function
       "builder_kwargs": {...},
       "dataset": {"name": "mnist", "kwargs": {...}, "description": "..."},
       "input": {"shape": [28, 28, 1], "range": [0.0, 1.0], "preprocessing": "..."},

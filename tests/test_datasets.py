@@ -94,13 +94,14 @@ def test_unknown_data_set_lists_known_ones():
         datasets.load("cifar10")
 
 
-def test_every_loader_returns_the_split_contract(tmp_path):
+def test_every_loader_returns_the_split_contract(tmp_path, write_isic):
     """Every loader: a dict from split names among SPLITS to `(x, y)` of equal length."""
     from keras_rbf.datasets.chestxray14 import write_fixture
     from keras_rbf.datasets.isic2017 import SPLIT_DIRS
 
     _fashion_fixture(tmp_path / "fm")
-    _isic_fixture(tmp_path / "isic", SPLIT_DIRS)
+    for images, masks in SPLIT_DIRS.values():
+        write_isic(tmp_path / "isic", (images[0], masks[0]), [1, 2])
     write_fixture(tmp_path / "cxr", negatives=4, positives=4, size=16)
     loaded = {
         "mnist": datasets.load("mnist"),
@@ -121,16 +122,3 @@ def test_every_loader_returns_the_split_contract(tmp_path):
             assert len(x) == len(y) > 0, name
             assert np.asarray(x[:1]).dtype == np.float32 and np.ptp(np.asarray(x[:1])) > 0, name
 
-
-def _isic_fixture(root, split_dirs):
-    from PIL import Image
-
-    rng = np.random.default_rng(3)
-    for images, masks in split_dirs.values():
-        (root / images[0]).mkdir(parents=True)
-        (root / masks[0]).mkdir(parents=True)
-        for i in range(2):
-            pixels = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(root / images[0] / f"ISIC_{i:07d}.jpg")
-            mask = (rng.random((12, 12)) > 0.5).astype(np.uint8) * 255
-            Image.fromarray(mask).save(root / masks[0] / f"ISIC_{i:07d}_segmentation.png")

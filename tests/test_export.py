@@ -8,56 +8,27 @@ The central check: a SavedModel written by `keras-rbf export` loads with
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
 TOL = 1e-4
 
 keras = pytest.importorskip("keras")
 
 
-def randomize_rbf(model, seed: int = 0):
-    """Gives every RBFMapping a non-identity Psi and unequal widths, so the export has to
-    carry the whole Eq. 2-5 computation (at initialization Psi = I and beta is constant)."""
-    from keras_rbf.layers import RBFMapping
-
-    rng = np.random.RandomState(seed)
-    for layer in model.layers:
-        if isinstance(layer, RBFMapping):
-            k = layer.psi_factor.shape[0]
-            layer.psi_factor.assign((np.eye(k) + 0.2 * rng.randn(k, k)).astype("float32"))
-            layer.beta.assign(rng.uniform(0.02, 0.3, layer.beta.shape).astype("float32"))
-            layer.bias.assign(0.1 * rng.randn(*layer.bias.shape).astype("float32"))
-    return model
-
-
-def small_rbf_model():
-    """Conv -> rbf_block (normalized, 2D map) -> pooling -> rbf_block (dense) -> Dense."""
-    from keras_rbf.layers import rbf_block
-
-    inputs = keras.Input((8, 8, 3), name="image")
-    x = keras.layers.Conv2D(6, 3, padding="same", activation="relu")(inputs)
-    x = rbf_block(x, normalize=True, name="block1")
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    x = rbf_block(x, name="block2")
-    return keras.Model(inputs, keras.layers.Dense(4)(x), name="small_rbf")
-
-
 def small_cnn_rbf():
-    cnn = pytest.importorskip("keras_rbf.models.cnn", reason="keras_rbf.models.cnn not written yet")
-    return cnn.build_cnn(input_shape=(28, 28, 1), filters=(8, 16, 16), rbf=True)
+    from keras_rbf.models import build_cnn
+
+    return build_cnn((28, 28, 1), 10, rbf=True, conv_filters=(8, 16, 16))
 
 
-FAMILIES = {"small_rbf": small_rbf_model, "cnn_rbf": small_cnn_rbf}
+# family -> builder; None: the suite's small RBF model (the `small_rbf_model` fixture).
+FAMILIES = {"small_rbf": None, "cnn_rbf": small_cnn_rbf}
 
-# Runs in a fresh interpreter, cwd outside the repository, PYTHONPATH without it, and a
-# meta-path hook that makes `import keras_rbf` fail even where keras_rbf is installed.
+# Runs in a fresh interpreter (`run_python`), cwd outside the repository, PYTHONPATH
+# without it, and a meta-path hook that makes `import keras_rbf` fail even where
+# keras_rbf is installed.
 SERVE_CHILD = r'''
 import json, sys
 import numpy as np
@@ -94,25 +65,15 @@ print(json.dumps(report))
 '''
 
 
-def _child_env() -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSTARTUP")}
-    env.update(TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    return env
-
-
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, small_rbf_model, randomize_rbf, run_python, read_last_json):
     """Exports each family with the CLI (from a .keras file), serves all in one child."""
     from keras_rbf import export
 
     root = tmp_path_factory.mktemp("served")
-    items, expected, skipped = [], {}, {}
+    items, expected = [], {}
     for family, build in FAMILIES.items():
-        try:
-            model = randomize_rbf(build())
-        except pytest.skip.Exception as err:
-            skipped[family] = str(err)
-            continue
+        model = randomize_rbf((build or small_rbf_model)())
         keras_file = root / f"{family}.keras"
         model.save(keras_file)
         outdir = root / family
@@ -127,20 +88,14 @@ def served(tmp_path_factory):
                       "outputs": str(root / f"{family}_out.npz")})
     child_dir = root / "elsewhere"
     child_dir.mkdir()
-    (child_dir / "serve_child.py").write_text(SERVE_CHILD)
-    proc = subprocess.run(
-        [sys.executable, "serve_child.py", json.dumps(items)], cwd=child_dir, env=_child_env(),
-        capture_output=True, text=True, timeout=180,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
-    return {"report": report, "expected": expected, "skipped": skipped, "root": root}
+    out = run_python(SERVE_CHILD, json.dumps(items), cwd=child_dir, with_repo=False,
+                     CUDA_VISIBLE_DEVICES="", timeout=180)
+    report = read_last_json(out)
+    return {"report": report, "expected": expected, "root": root}
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_saved_model_serves_without_keras_rbf(served, family):
-    if family in served["skipped"]:
-        pytest.skip(served["skipped"][family])
     report = served["report"]
     assert report["keras_rbf_blocked"], "the serving process could import keras_rbf"
     info = report[family]
@@ -155,7 +110,7 @@ def test_saved_model_serves_without_keras_rbf(served, family):
         assert np.std(want) > 1e-3  # outputs vary with the input: the comparison means something
 
 
-def test_export_layout_and_version_guard(tmp_path):
+def test_export_layout_and_version_guard(tmp_path, small_rbf_model, randomize_rbf):
     from keras_rbf import export
 
     model = randomize_rbf(small_rbf_model())
@@ -171,7 +126,7 @@ def test_export_layout_and_version_guard(tmp_path):
         export.export_saved_model(model, tmp_path / "m", version=-1)
 
 
-def test_cli_rejects_bad_inputs(tmp_path, capsys):
+def test_cli_rejects_bad_inputs(tmp_path, capsys, small_rbf_model):
     from keras_rbf import export
 
     def fails(argv, message):
@@ -197,7 +152,7 @@ def test_cli_rejects_bad_inputs(tmp_path, capsys):
         export.main([str(weights), str(tmp_path / "out"), "--version", "-2"])
 
 
-def test_cli_exports_a_zoo_entry_with_a_weight_file(tmp_path, capsys):
+def test_cli_exports_a_zoo_entry_with_a_weight_file(tmp_path, capsys, randomize_rbf):
     """`keras-rbf export NAME OUTDIR --weights FILE`: the weights in the file are served."""
     import tensorflow as tf
 
@@ -210,7 +165,10 @@ def test_cli_exports_a_zoo_entry_with_a_weight_file(tmp_path, capsys):
     weights = tmp_path / f"{name}.weights.h5"
     model.save_weights(weights)
     outdir = tmp_path / "serving" / name
-    assert export.main([name, str(outdir), "--weights", str(weights), "--no-check"]) == 0
+    argv = [name, str(outdir), "--weights", str(weights), "--no-check"]
+    assert export.main(argv) == 2  # a file of one's own: its sha256 must be given
+    assert "sha256" in capsys.readouterr().err
+    assert export.main(argv + ["--weights-sha256", zoo.sha256(weights)]) == 0
     printed = capsys.readouterr().out
     assert "serving_default" in printed and "image" in printed
     x = export.sample_inputs(model, batch=4, seed=5)[0]

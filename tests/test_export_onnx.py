@@ -17,50 +17,30 @@ TOL = 1e-4
 keras = pytest.importorskip("keras")
 
 
-def _randomize_rbf(model, seed: int = 0):
-    from keras_rbf.layers import RBFMapping
-
-    rng = np.random.RandomState(seed)
-    for layer in model.layers:
-        if isinstance(layer, RBFMapping):
-            k = layer.psi_factor.shape[0]
-            layer.psi_factor.assign((np.eye(k) + 0.2 * rng.randn(k, k)).astype("float32"))
-            layer.beta.assign(rng.uniform(0.02, 0.3, layer.beta.shape).astype("float32"))
-    return model
-
-
-def _small_rbf():
-    from keras_rbf.layers import rbf_block
-
-    inputs = keras.Input((8, 8, 3), name="image")
-    x = keras.layers.Conv2D(6, 3, padding="same", activation="relu")(inputs)
-    x = rbf_block(x, normalize=True, name="block1")
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    x = rbf_block(x, name="block2")
-    return keras.Model(inputs, keras.layers.Dense(4)(x))
-
-
 def _cnn_rbf():
-    cnn = pytest.importorskip("keras_rbf.models.cnn", reason="keras_rbf.models.cnn not written yet")
-    return cnn.build_cnn(input_shape=(28, 28, 1), conv_filters=(8, 16, 16), rbf=True)
+    from keras_rbf.models import build_cnn
+
+    return build_cnn((28, 28, 1), 10, rbf=True, conv_filters=(8, 16, 16))
 
 
 def _unet_rbf():
-    unet = pytest.importorskip("keras_rbf.models.unet", reason="keras_rbf.models.unet not written yet")
-    return unet.build_unet((32, 32, 3), 2, encoder_depth=2, encoder_filters=4, rbf=True)
+    from keras_rbf.models import build_unet
+
+    return build_unet((32, 32, 3), 2, rbf=True, encoder_depth=2, encoder_filters=4)
 
 
-FAMILIES = {"small_rbf": _small_rbf, "cnn_rbf": _cnn_rbf, "unet_rbf": _unet_rbf}
+# family -> builder; None: the suite's small RBF model (the `small_rbf_model` fixture).
+FAMILIES = {"small_rbf": None, "cnn_rbf": _cnn_rbf, "unet_rbf": _unet_rbf}
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_onnx_matches_keras(tmp_path, family):
+def test_onnx_matches_keras(tmp_path, family, small_rbf_model, randomize_rbf):
     pytest.importorskip("tf2onnx", reason="tf2onnx not installed (pip install keras-rbf[export])")
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
     onnx = pytest.importorskip("onnx")
     from keras_rbf import export
 
-    model = _randomize_rbf(FAMILIES[family]())
+    model = randomize_rbf((FAMILIES[family] or small_rbf_model)())
     path = export.export_onnx(model, tmp_path / family, version=1)
     assert path == tmp_path / family / "1" / "model.onnx"
 
@@ -111,10 +91,10 @@ def test_folded_linear_algebra_matches_scipy_float64(lower, adjoint):
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
-def test_missing_tf2onnx_gives_a_clear_error(tmp_path, monkeypatch):
+def test_missing_tf2onnx_gives_a_clear_error(tmp_path, monkeypatch, small_rbf_model):
     from keras_rbf import export
 
     monkeypatch.setitem(sys.modules, "tf2onnx", None)  # makes `import tf2onnx` fail
     with pytest.raises(ImportError, match=r"tf2onnx.*keras-rbf\[export\]"):
-        export.export_onnx(_small_rbf(), tmp_path / "m")
+        export.export_onnx(small_rbf_model(), tmp_path / "m")
     assert not (tmp_path / "m").exists()  # nothing half-written

@@ -1,4 +1,4 @@
-"""U-Net / V-Net builders, the ISIC 2017 loader (on a fixture in the official layout),
+"""The ISIC 2017 loader (on a fixture in the official layout),
 the synthetic lesion generator, adversarial training and the segmentation zoo cards."""
 
 import json
@@ -12,84 +12,19 @@ from keras_rbf import RBFMapping, zoo
 from keras_rbf.datasets import DatasetNotFoundError, isic2017, load, synthetic_lesions
 from keras_rbf.defenses.adversarial_training import adversarial_fit
 from keras_rbf.models.unet import build_unet
-from keras_rbf.models.vnet import build_vnet
 
 
-# ----------------------------------------------------------------------------- builders
+# The U-Net / V-Net builders' own tests live in tests/models/ (test_unet.py, test_vnet.py).
 def _rbf_layers(model):
     return [layer for layer in model.layers if isinstance(layer, RBFMapping)]
 
 
-@pytest.mark.parametrize("builder", [build_unet, build_vnet])
-def test_builders_give_per_pixel_logits_and_one_rbf_block_per_stage(builder):
-    kw = dict(input_shape=(16, 16, 3), num_classes=3, encoder_depth=2, encoder_filters=4)
-    plain, rbf = builder(**kw), builder(rbf=True, **kw)
-    x = np.random.RandomState(0).rand(2, 16, 16, 3).astype("float32")
-    for model in (plain, rbf):
-        assert model(x).shape == (2, 16, 16, 3)
-    assert not _rbf_layers(plain)
-    # depth encoder stages + bottleneck + depth decoder stages.
-    layers = _rbf_layers(rbf)
-    assert len(layers) == 2 * 2 + 1
-    # Each RBF block maps a stage's K channels to K and is concatenated (Fig. 2).
-    for layer in layers:
-        concat = rbf.get_layer(layer.name.replace("_rbf", "_concat"))
-        assert concat.output.shape[-1] == 2 * layer.input.shape[-1]
-    assert rbf.count_params() > plain.count_params()
-
-
-def test_rbf_kwargs_reach_every_rbf_layer():
-    model = build_vnet((16, 16, 1), encoder_depth=2, encoder_filters=4, stage_kernel_size=3, rbf=True,
-                       rbf_kwargs={"learn_psi": False, "learn_beta": False})
-    for layer in _rbf_layers(model):
-        assert not layer.learn_psi and not layer.learn_beta
-        assert not layer.psi_factor.trainable and not layer.beta.trainable
-
-
-def test_vnet_3d_has_prelu_strided_down_and_transposed_up():
-    model = build_vnet((8, 8, 8, 1), num_classes=2, encoder_depth=1, encoder_filters=4, stage_kernel_size=3, rbf=True)
-    assert model(np.random.rand(1, 8, 8, 8, 1).astype("float32")).shape == (1, 8, 8, 8, 2)
-    kinds = {type(layer).__name__ for layer in model.layers}
-    assert {"PReLU", "Conv3D", "Conv3DTranspose", "Add", "RBFMapping"} <= kinds
-    down = model.get_layer("enc0_down")
-    assert down.strides == (2, 2, 2)
-
-
-def test_builders_reject_bad_arguments():
-    with pytest.raises(ValueError, match="divisible"):
-        build_unet((30, 30, 3), encoder_depth=2)
-    with pytest.raises(ValueError, match="encoder_depth"):
-        build_unet(encoder_depth=0)
-    with pytest.raises(ValueError, match="stage_convs"):
-        build_vnet((16, 16, 3), encoder_depth=2, stage_convs=(1, 2))
-    with pytest.raises(ValueError, match="input_shape"):
-        build_vnet((16, 3))
-
-
 # ----------------------------------------------------------------------------- ISIC 2017
-def _write_isic(root, split_dirs, ids, size=(20, 14), rng=None):
-    rng = rng or np.random.RandomState(0)
-    img_dir, mask_dir = root / split_dirs[0], root / split_dirs[1]
-    img_dir.mkdir(parents=True, exist_ok=True)
-    mask_dir.mkdir(parents=True, exist_ok=True)
-    masks = {}
-    for i in ids:
-        Image.fromarray((rng.rand(size[1], size[0], 3) * 255).astype("uint8")).save(img_dir / f"ISIC_{i:07d}.jpg")
-        m = np.zeros((size[1], size[0]), "uint8")
-        m[2 : 2 + i % 5 + 3, 3:9] = 255
-        Image.fromarray(m).save(mask_dir / f"ISIC_{i:07d}_segmentation.png")
-        masks[i] = m
-    # Files that live there in the real archive and must be ignored.
-    Image.fromarray(np.zeros((4, 4), "uint8")).save(img_dir / f"ISIC_{ids[0]:07d}_superpixels.png")
-    (img_dir / "ISIC-2017_Training_Data_metadata.csv").write_text("image_id,age\n")
-    return masks
-
-
-def test_isic_loader_reads_official_layout(tmp_path):
+def test_isic_loader_reads_official_layout(tmp_path, write_isic):
     rng = np.random.RandomState(0)
-    masks = _write_isic(tmp_path, ("ISIC-2017_Training_Data", "ISIC-2017_Training_Part1_GroundTruth"), [12, 3, 7], rng=rng)
-    _write_isic(tmp_path, ("ISIC-2017_Validation_Data", "ISIC-2017_Validation_Part1_GroundTruth"), [100], rng=rng)
-    _write_isic(tmp_path, ("ISIC-2017_Test_v2_Data", "ISIC-2017_Test_v2_Part1_GroundTruth"), [200, 201], rng=rng)
+    masks = write_isic(tmp_path, ("ISIC-2017_Training_Data", "ISIC-2017_Training_Part1_GroundTruth"), [12, 3, 7], rng=rng)
+    write_isic(tmp_path, ("ISIC-2017_Validation_Data", "ISIC-2017_Validation_Part1_GroundTruth"), [100], rng=rng)
+    write_isic(tmp_path, ("ISIC-2017_Test_v2_Data", "ISIC-2017_Test_v2_Part1_GroundTruth"), [200, 201], rng=rng)
     out = load("isic2017", data_dir=str(tmp_path), image_size=(14, 20))
     x, y = out["train"]
     assert x.shape == (3, 14, 20, 3) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
@@ -103,9 +38,9 @@ def test_isic_loader_reads_official_layout(tmp_path):
     assert tuple(xb.shape) == (2, 8, 8, 3) and tuple(yb.shape) == (2, 8, 8)
 
 
-def test_isic_loader_lists_unpaired_and_unreadable_files(tmp_path):
+def test_isic_loader_lists_unpaired_and_unreadable_files(tmp_path, write_isic):
     dirs = ("ISIC-2017_Training_Data", "ISIC-2017_Training_Part1_GroundTruth")
-    _write_isic(tmp_path, dirs, [1, 2, 3])
+    write_isic(tmp_path, dirs, [1, 2, 3])
     (tmp_path / dirs[1] / "ISIC_0000002_segmentation.png").unlink()
     Image.fromarray(np.zeros((4, 4), "uint8")).save(tmp_path / dirs[1] / "ISIC_0000009_segmentation.png")
     with pytest.raises(isic2017.ISICLayoutError) as err:

@@ -68,10 +68,12 @@ def _find(root: Path, names: tuple[str, ...], what: str) -> Path:
     for name in names:
         if (root / name).is_dir():
             return root / name
-    raise DatasetNotFoundError(f"ISIC 2017 {what} folder not found: looked for {' or '.join(str(root / n) for n in names)}")
+    looked = " or ".join(str(root / n) for n in names)
+    raise DatasetNotFoundError(f"ISIC 2017 {what} folder not found: looked for {looked}")
 
 
-def list_pairs(data_dir: str | os.PathLike | None = None, split: str = "train") -> list[tuple[Path, Path]]:
+def list_pairs(data_dir: str | os.PathLike | None = None,
+               split: str = "train") -> list[tuple[Path, Path]]:
     """Sorted `(image, mask)` paths of one split, after checking that every file is paired.
 
     Args:
@@ -97,10 +99,13 @@ def list_pairs(data_dir: str | os.PathLike | None = None, split: str = "train") 
     problems += [f"mask without image: {masks[k]}" for k in sorted(set(masks) - set(images))]
     if problems:
         raise ISICLayoutError(
-            f"ISIC 2017 {split} split has {len(problems)} unpaired file(s):\n  " + "\n  ".join(problems)
+            f"ISIC 2017 {split} split has {len(problems)} unpaired file(s):\n  "
+            + "\n  ".join(problems)
         )
     if not images:
-        raise ISICLayoutError(f"ISIC 2017 {split} split has no ISIC_nnnnnnn.jpg images in {image_dir}")
+        raise ISICLayoutError(
+            f"ISIC 2017 {split} split has no ISIC_nnnnnnn.jpg images in {image_dir}"
+        )
     return [(images[k], masks[k]) for k in sorted(images)]
 
 

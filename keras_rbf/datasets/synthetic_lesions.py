@@ -51,7 +51,9 @@ def _lesion_mask(rng: np.random.RandomState, size: int) -> tuple[np.ndarray, np.
     radius = rng.uniform(0.3, 0.6) * np.ones_like(rho)
     scale = radius[0, 0]
     for k in range(2, 7):
-        radius = radius + scale * rng.normal(0, 0.18 / k) * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
+        # Draw order (normal, then uniform) is part of the seeded data set: keep it.
+        amplitude = scale * rng.normal(0, 0.18 / k)
+        radius = radius + amplitude * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
     softness = rng.uniform(0.01, 0.04)
     alpha = 1.0 / (1.0 + np.exp(-(radius - rho) / softness))
     return alpha, (alpha > 0.5).astype("uint8")

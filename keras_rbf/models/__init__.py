@@ -31,7 +31,7 @@ from keras_rbf.models.inception_resnet_v2 import build_inception_resnet_v2
 from keras_rbf.models.unet import build_unet
 from keras_rbf.models.vnet import build_vnet
 
-__all__ = ["build_cnn", "build_unet", "build_vnet", "build_inception_resnet_v2"]
+__all__ = ["build_cnn", "build_unet", "build_vnet", "build_inception_resnet_v2", "BUILDERS"]
 
 # Every family builder, for code (and tests) that iterates over them.
 BUILDERS = {

@@ -1,4 +1,4 @@
-"""Inception-ResNet-v2 (Szegedy et al., AAAI 2017) with optional RBF blocks (the paper's CHEST model).
+"""Inception-ResNet-v2 (Szegedy et al., AAAI 2017) with optional RBF blocks (CHEST model).
 
 The plain network is layer for layer `keras.applications.InceptionResNetV2` with the
 same layer names as that function produces in a fresh Keras session (`conv2d`,
@@ -27,10 +27,11 @@ channels, and all other ImageNet weights still fit.
 RBF size: a block on K channels gets `num_centers = min(K, 128)` and `units = min(K, 64)`
 unless `rbf_kwargs` says otherwise; distances are divided by K (`scale_by_dim=True`)
 and `epsilon = 0.25`, the settings with which the CNN zoo entries keep their deep RBF
-units alive under per-coordinate optimizers (see `zoo/cnn_rbf_mnist/card.json`). The paper's default P = units = K would give the
-1088- and 2080-channel blocks 3.5M and 13M parameters each (centers, Psi factor and
-kernel are each K x K) and double the width of the convolutions after them; the K x K
-Psi factor is kept in any case, since the full Mahalanobis Psi is the method.
+units alive under per-coordinate optimizers (see `zoo/cnn_rbf_mnist/card.json`). The
+paper's default P = units = K would give the 1088- and 2080-channel blocks 3.5M and 13M
+parameters each (centers, Psi factor and kernel are each K x K) and double the width of
+the convolutions after them; the K x K Psi factor is kept in any case, since the full
+Mahalanobis Psi is the method.
 Pass `rbf_kwargs={"num_centers": None, "units": None}` for P = units = K.
 """
 
@@ -338,7 +339,8 @@ def transfer_weights(source: keras.Model, target: keras.Model, skip: Sequence[st
     return report
 
 
-def load_imagenet_weights(model: keras.Model, weights_path: str, skip: Sequence[str] = ("predictions",)) -> dict:
+def load_imagenet_weights(model: keras.Model, weights_path: str,
+                          skip: Sequence[str] = ("predictions",)) -> dict:
     """Loads `keras.applications`' ImageNet Inception-ResNet-v2 weights from a local file.
 
     No download happens: `weights_path` is the file `keras.applications` would fetch,

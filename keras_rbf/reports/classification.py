@@ -25,7 +25,7 @@ __all__ = ["main", "record_in_cards", "PAPER_TABLE1", "TABLE1_KEYS"]
 
 TABLE1_KEYS = ["clean", "fgsm", "bim", "mim", "pgd", "cw", "spsa", "gn",
                "strong_linf_0.1", "strong_linf_0.3"]
-# Paper, Table 1 (full MNIST), as read in DESIGN.md; None where not readable.
+# Paper, Table 1 (full MNIST), as read in docs/design.md; None where not readable.
 PAPER_TABLE1 = {
     "ORIG": {"clean": 0.9930, "fgsm": 0.0968, "bim": 0.0070, "mim": 0.006, "pgd": 0.1365,
              "cw": 0.1808, "spsa": None, "gn": None},

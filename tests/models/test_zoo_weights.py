@@ -27,6 +27,6 @@ def test_segmentation_weights_reproduce_the_card_dice(name):
     x, y = datasets.load(data["name"], splits=("test",), **data.get("kwargs", {}))["test"]
     model = zoo.load(name)
     dice = evaluate_segmentation(model, x, y)["dice"]
-    card = info["metrics"]["clean_test"]["dice"]
+    card = zoo.results(name)["training"]["0"]["clean_test"]["dice"]
     assert dice["n"] == card["n"] == len(x)
     assert abs(dice["mean"] - card["mean"]) <= 1e-3, (dice, card)
