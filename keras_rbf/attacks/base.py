@@ -15,16 +15,62 @@ in front of a model, say).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-__all__ = ["Attack", "AttackInputError", "check_images"]
+__all__ = [
+    "Attack",
+    "AttackInputError",
+    "check_images",
+    "check_positive",
+    "image_keys",
+    "logits_fn",
+]
 
 
 class AttackInputError(ValueError):
     """Images or labels handed to an attack are not what it can attack."""
+
+
+def logits_fn(model: Callable) -> Callable:
+    """`model` as a callable images -> logits (Keras models run with `training=False`)."""
+    import keras
+
+    if isinstance(model, keras.layers.Layer):
+        return lambda t: model(t, training=False)
+    return model
+
+
+def image_keys(x: np.ndarray, seed: int) -> np.ndarray:
+    """One key per image from `seed` and the image's bytes.
+
+    Attacks seed each image's random numbers with its key, so results depend neither on
+    the batch size nor on which other images are attacked with it.
+
+    Args:
+        x: `(N, ...)` float32 images.
+        seed: the attack's seed.
+
+    Returns:
+        `(N,)` int64 keys in [0, 2**32).
+    """
+    import zlib
+
+    x = np.ascontiguousarray(x, np.float32)
+    start = zlib.crc32(str(int(seed)).encode())
+    return np.asarray([zlib.crc32(img.tobytes(), start) for img in x], np.int64)
+
+
+def check_positive(owner: object, name: str, value, integer: bool = False) -> None:
+    """Raises ValueError naming `owner`'s setting `name` unless `value` is a positive number
+    (a positive integer if `integer`)."""
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if isinstance(value, bool) or not isinstance(value, kinds) or value <= 0:
+        kind = "a positive integer" if integer else "a positive number"
+        raise ValueError(f"{type(owner).__name__}: {name} must be {kind}, got {value!r}")
 
 
 def check_images(x, y=None, bounds: tuple[float, float] = (0.0, 1.0)) -> tuple[np.ndarray, Any]:
@@ -105,6 +151,11 @@ class Attack:
     def settings(self) -> dict[str, Any]:
         """The attack's settings, as reports print them (a copy)."""
         return dict(self._settings)
+
+    def replace(self, **changes) -> Attack:
+        """A new attack of the same kind on the same model with some settings changed."""
+        return type(self)(self.model, batch_size=self.batch_size, progress=self.progress,
+                          **{**self._settings, **changes})
 
     def _validate(self) -> None:
         """Checks `self._settings`; raises ValueError naming the bad setting."""
