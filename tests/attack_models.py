@@ -40,7 +40,7 @@ def trained_cnn(epochs: int = 2, seed: int = 0) -> keras.Model:
     return model
 
 
-def test_images(n: int, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def mnist_test(n: int, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """`n` test images and labels."""
     _, (x, y) = mnist()
     return x[offset:offset + n], y[offset:offset + n]
