@@ -134,7 +134,8 @@ def test_losses_match_numpy():
     other = np.array([np.max(np.delete(row, k)) for row, k in zip(z, y)])
     ref = -(z[np.arange(9), y] - other) / (s[:, 0] - s[:, 2] + 1e-12)
     np.testing.assert_allclose(dlr_loss(tf.constant(z), tf.constant(y)), ref, rtol=1e-5)
-    ref_t = -(z[np.arange(9), y] - z[np.arange(9), t]) / (s[:, 0] - 0.5 * (s[:, 2] + s[:, 3]) + 1e-12)
+    rows = np.arange(9)
+    ref_t = -(z[rows, y] - z[rows, t]) / (s[:, 0] - 0.5 * (s[:, 2] + s[:, 3]) + 1e-12)
     np.testing.assert_allclose(dlr_targeted_loss(tf.constant(z), tf.constant(y), tf.constant(t)),
                                ref_t, rtol=1e-5)
 

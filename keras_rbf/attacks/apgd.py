@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from keras_rbf.attacks.base import Attack, check_positive, image_keys, logits_fn
+from keras_rbf.attacks.base import Attack, check_positive, compiled, image_keys, logits_fn
 
 __all__ = [
     "APGD",
@@ -136,7 +136,6 @@ class APGD(Attack):
     def __init__(self, model, batch_size: int = 500, progress: bool = False, **settings):
         super().__init__(model, batch_size=batch_size, progress=progress, **settings)
         self._fn = logits_fn(model)
-        self._run = None  # the compiled loop, traced on first use
 
     def _validate(self) -> None:
         s = self._settings
@@ -206,22 +205,25 @@ class APGD(Attack):
         return x_adv, broken
 
     def _loop(self, x, y, t, start):
-        if self._run is None:
-            self._run = self._compile(x.shape[1:])
-        adv, hit = self._run(tf.constant(x), tf.constant(y), tf.constant(t, tf.int64),
-                             tf.constant(start))
+        s = self._settings
+        key = ("apgd", s["loss"], s["targeted"], int(s["nb_iter"]), float(s["rho"]),
+               x.shape[1:])
+        run = compiled(self.model, key, lambda fn: self._compile(fn, x.shape[1:]))
+        adv, hit = run(tf.constant(x), tf.constant(y), tf.constant(t, tf.int64),
+                       tf.constant(start), tf.constant(float(s["eps"])))
         return adv.numpy(), hit.numpy()
 
-    def _compile(self, image_shape):
+    def _compile(self, fn, image_shape):
+        """The whole APGD run as one `tf.function(x, y, t, start, eps)`."""
         s = self._settings
-        eps, nb_iter, rho = float(s["eps"]), int(s["nb_iter"]), float(s["rho"])
+        nb_iter, rho = int(s["nb_iter"]), float(s["rho"])
         is_check = np.zeros(nb_iter, bool)
         is_check[checkpoints(nb_iter)] = True
         window = np.zeros(nb_iter, np.float32)
         last = -1
         for i in checkpoints(nb_iter):
             window[i], last = i - last, i
-        loss_fn, fn = self._loss_fn(), self._fn
+        loss_fn = self._loss_fn()
         rank = len(image_shape) + 1
 
         def evaluate(xa, y, t):
@@ -240,8 +242,8 @@ class APGD(Attack):
         spec = tf.TensorSpec([None, *image_shape], tf.float32)
         labels = tf.TensorSpec([None], tf.int64)
 
-        @tf.function(input_signature=[spec, labels, labels, spec])
-        def run(x, y, t, start):
+        @tf.function(input_signature=[spec, labels, labels, spec, tf.TensorSpec([], tf.float32)])
+        def run(x, y, t, start, eps):
             n = tf.shape(x)[0]
             loss, grad, hit = evaluate(start, y, t)
             out_x, out_hit = start, hit  # broken at the start: keep the start

@@ -15,20 +15,21 @@ in front of a model, say).
 
 from __future__ import annotations
 
+import inspect
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-__all__ = [
-    "Attack",
-    "AttackInputError",
-    "check_images",
-    "check_positive",
-    "image_keys",
-    "logits_fn",
-]
+__all__ = ["Attack", "AttackInputError", "check_images", "check_positive", "compiled",
+           "image_keys", "logits_fn"]
+
+# model -> {key: compiled loop}: attack objects built anew (one per eps, per suite run,
+# per adversarial-training epoch) reuse the traced loops of their model. Weak keys, and
+# loops that hold the model only weakly (see `compiled`), so models can be freed.
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class AttackInputError(ValueError):
@@ -42,6 +43,29 @@ def logits_fn(model: Callable) -> Callable:
     if isinstance(model, keras.layers.Layer):
         return lambda t: model(t, training=False)
     return model
+
+
+def compiled(model: Callable, key: tuple, build: Callable[[Callable], Callable]) -> Callable:
+    """The compiled loop `build(fn)` for `model`, traced once per model and `key`.
+
+    Args:
+        model: the attack's model (a Keras model or callable images -> logits).
+        key: everything besides the model that the loop's trace depends on.
+        build: makes the loop from a logits callable `fn`; `fn` holds `model` weakly.
+
+    Returns:
+        the cached (or newly built) loop.
+    """
+    if inspect.ismethod(model):  # bound methods are made anew on each access: no cache
+        return build(logits_fn(model))
+    try:
+        cache = _COMPILED.setdefault(model, {})
+        ref = weakref.ref(model)
+    except TypeError:  # not weak-referenceable: no cache
+        return build(logits_fn(model))
+    if key not in cache:
+        cache[key] = build(lambda t: logits_fn(ref())(t))
+    return cache[key]
 
 
 def image_keys(x: np.ndarray, seed: int) -> np.ndarray:

@@ -21,13 +21,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from keras_rbf.attacks.base import (
-    Attack,
-    AttackInputError,
-    check_positive,
-    image_keys,
-    logits_fn,
-)
+from keras_rbf.attacks.base import Attack, AttackInputError, check_positive, compiled, image_keys
 
 __all__ = ["Square", "margin", "p_selection"]
 
@@ -78,8 +72,6 @@ class Square(Attack):
 
     def __init__(self, model, batch_size: int = 500, progress: bool = False, **settings):
         super().__init__(model, batch_size=batch_size, progress=progress, **settings)
-        self._fn = logits_fn(model)
-        self._runs = {}
 
     def _validate(self) -> None:
         s = self._settings
@@ -122,10 +114,10 @@ class Square(Attack):
             rng = np.random.default_rng([int(key), 7])
             stripes[i] = np.where(rng.random((1, w, c)) < 0.5, -1.0, 1.0)
             draws[:, i] = rng.random((q, 2 + c))
-        if (h, w, c) not in self._runs:
-            self._runs[(h, w, c)] = self._compile(h, w, c)
-        adv, hit = self._runs[(h, w, c)](tf.constant(x), tf.constant(y), tf.constant(stripes),
-                                         tf.constant(draws))
+        key = ("square", h, w, c, q, float(s["p_init"]), s["rescale_schedule"])
+        run = compiled(self.model, key, lambda fn: self._compile(fn, h, w, c))
+        adv, hit = run(tf.constant(x), tf.constant(y), tf.constant(stripes), tf.constant(draws),
+                       tf.constant(float(s["eps"])))
         return adv.numpy(), hit.numpy()
 
     def _sides(self, h: int, w: int, c: int) -> np.ndarray:
@@ -135,8 +127,8 @@ class Square(Attack):
                  for i in range(s["n_queries"])]
         return np.minimum(np.asarray(sides, np.int32), min(h, w))
 
-    def _compile(self, h: int, w: int, c: int):
-        eps, fn = float(self._settings["eps"]), self._fn
+    def _compile(self, fn, h: int, w: int, c: int):
+        """The whole search as one `tf.function(x, y, stripes, draws, eps)`."""
         sides = tf.constant(self._sides(h, w, c))
         rows = tf.range(h, dtype=tf.int32)[None, :, None, None]
         cols = tf.range(w, dtype=tf.int32)[None, None, :, None]
@@ -150,8 +142,9 @@ class Square(Attack):
 
         @tf.function(input_signature=[spec, tf.TensorSpec([None], tf.int64),
                                       tf.TensorSpec([None, 1, w, c], tf.float32),
-                                      tf.TensorSpec([None, None, 2 + c], tf.float32)])
-        def run(x, y, stripes, draws):
+                                      tf.TensorSpec([None, None, 2 + c], tf.float32),
+                                      tf.TensorSpec([], tf.float32)])
+        def run(x, y, stripes, draws, eps):
             start = tf.clip_by_value(x + eps * stripes, 0.0, 1.0)
             loss, hit = evaluate(start, y)
             st = {"idx": tf.range(tf.shape(x)[0]), "x": x, "y": y, "best": start,

@@ -152,7 +152,9 @@ class StrongSuite(Attack):
                                      leave=False):
             todo = np.flatnonzero(robust)
             if todo.size:
-                attack = cls(fn, batch_size=self.batch_size, progress=self.progress,
+                # The model itself where it gives logits, so compiled loops are reused.
+                attack = cls(fn if note else self.model, batch_size=self.batch_size,
+                             progress=self.progress,
                              **extra, eps=s["eps"], seed=s["seed"])
                 adv = attack.generate(x[todo], y[todo])
                 hit = self._predict(fn, adv) != y[todo]
