@@ -162,3 +162,22 @@ def test_suite_matches_art_on_zoo_and_adversarially_trained_models():
             assert abs(res.components["apgd-dlr"] - art) <= tol, rows[-1]
     # The positive control must keep something standing at eps 0.3.
     assert [r for r in rows if r[0] == "pgd_trained" and r[1] == 0.3][0][2]["square"] > 0.05
+
+
+def test_binary_classifiers_get_the_stages_that_fit():
+    import keras
+
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(2)])
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(12, 6, 6, 1)).astype("float32")
+    y = np.argmax(np.asarray(model(x)), -1)
+    res = StrongSuite(model, eps=0.2, suite="standard").run(x, y)
+    assert list(res.components) == ["clean", "apgd-ce", "square"]
+    assert "apgd-t left out" in res.note
+    np.testing.assert_array_equal(robust(model, res.x_adv, y), res.robust)
+    with pytest.raises(ValueError, match="3 classes"):
+        from keras_rbf.attacks import APGD
+
+        APGD(model, eps=0.1, loss="dlr").generate(x, y)

@@ -181,6 +181,10 @@ class APGD(Attack):
         broken = clean.argmax(-1) != y
         x_adv = x.copy()
         targets = [None]
+        if s["loss"] == "dlr" and not s["targeted"] and n_classes < 3:
+            raise ValueError(f"{type(self).__name__}: the DLR loss needs at least 3 classes "
+                             f"(it divides by z_pi1 - z_pi3); the model has {n_classes}; "
+                             "use loss='ce'")
         if s["targeted"]:
             need = 4 if s["loss"] == "dlr" else 2
             if s["n_target_classes"] > n_classes - 1 or n_classes < need:

@@ -48,7 +48,8 @@ class SuiteResult:
             `{"clean": .97, "apgd-ce": .05, "apgd-dlr": .04, "square": .04}`.
         broken_by: `(N,)` str, the first attack that broke each image ("clean" for a
             clean mistake, "" for a robust image).
-        note: how the model was attacked when not through its raw outputs ("" if so).
+        note: how the model was attacked when not through its raw outputs, or which
+            stages were left out or cut for too few classes ("" if neither).
     """
 
     x_adv: np.ndarray
@@ -142,18 +143,19 @@ class StrongSuite(Attack):
         x, y = check_images(x, y)
         s = self._settings
         n = len(x)
-        fn, note = as_logits(self.model, x[:8]) if n else (logits_fn(self.model), "")
+        fn, log_note = as_logits(self.model, x[:8]) if n else (logits_fn(self.model), "")
+        stages, skipped = self._stages(fn, x)
+        note = "; ".join(filter(None, [log_note, skipped]))
         x_adv = x.copy()
         robust = self._predict(fn, x) == y
         broken_by = np.where(robust, "", "clean").astype(object)
         components = {"clean": float(robust.mean()) if n else float("nan")}
-        stages = SUITES[s["suite"]]
         for name, cls, extra in tqdm(stages, desc="strong suite", disable=not self.progress,
                                      leave=False):
             todo = np.flatnonzero(robust)
             if todo.size:
                 # The model itself where it gives logits, so compiled loops are reused.
-                attack = cls(fn if note else self.model, batch_size=self.batch_size,
+                attack = cls(fn if log_note else self.model, batch_size=self.batch_size,
                              progress=self.progress,
                              **extra, eps=s["eps"], seed=s["seed"])
                 adv = attack.generate(x[todo], y[todo])
@@ -164,6 +166,31 @@ class StrongSuite(Attack):
             components[name] = float(robust.mean()) if n else float("nan")
         return SuiteResult(x_adv=x_adv, robust=robust, components=components,
                            broken_by=broken_by.astype(str), note=note)
+
+    def _stages(self, fn: Callable, x: np.ndarray) -> tuple[list, str]:
+        """The suite's stages fitted to the model's number of classes, and a note.
+
+        DLR divides by `z_pi1 - z_pi3` and targeted DLR by `z_pi1 - (z_pi3 + z_pi4) / 2`,
+        so with fewer classes those stages are left out; APGD-T takes at most
+        `classes - 1` targets (as AutoAttack does).
+        """
+        stages = SUITES[self._settings["suite"]]
+        if not len(x):
+            return stages, ""
+        n_classes = int(np.asarray(fn(tf.constant(x[:1]))).shape[-1])
+        out, notes = [], []
+        for name, cls, extra in stages:
+            need = 4 if cls is APGDT else 3 if cls is APGDDLR else 2
+            if n_classes < need:
+                notes.append(f"{name} left out: it needs at least {need} classes, the model "
+                             f"has {n_classes}")
+                continue
+            if cls is APGDT and extra["n_target_classes"] > n_classes - 1:
+                extra = {**extra, "n_target_classes": n_classes - 1}
+                notes.append(f"{name} runs {n_classes - 1} target classes (the model has "
+                             f"{n_classes} classes)")
+            out.append((name, cls, extra))
+        return out, "; ".join(notes)
 
     def _predict(self, fn: Callable, x: np.ndarray) -> np.ndarray:
         out = [np.argmax(np.asarray(fn(tf.constant(x[i:i + self.batch_size]))), -1)
