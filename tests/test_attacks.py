@@ -4,7 +4,7 @@ the one interface (`make`, `ATTACKS`, settings validation), input checks."""
 import numpy as np
 import pytest
 import tensorflow as tf
-from attack_models import robust, mnist_test, trained_cnn
+from attack_models import mnist_test, robust, trained_cnn
 
 from keras_rbf import attacks
 from keras_rbf.attacks import PAPER_SETTINGS
@@ -115,7 +115,7 @@ def test_gaussian_noise_has_the_requested_l2_norm_before_clipping(model_and_data
 
 def test_attacks_take_any_callable_and_the_generate_shim_is_make(model_and_data):
     model, x, y = model_and_data
-    fn = lambda t: model(t, training=False)  # noqa: E731
+    fn = lambda t: model(t, training=False)
     np.testing.assert_allclose(attacks.FGSM(fn).generate(x, y), attacks.FGSM(model).generate(x, y))
     np.testing.assert_array_equal(attacks.generate(model, x, y, "bim", nb_iter=2),
                                   attacks.make("bim", model, nb_iter=2).generate(x, y))

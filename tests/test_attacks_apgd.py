@@ -104,7 +104,7 @@ def test_an_image_broken_at_any_iterate_counts_and_keeps_that_iterate(setup):
 def test_batch_size_does_not_change_results(setup):
     model, x, y = setup
     x, y = x[:30], y[:30]
-    a_adv, a = APGD(model, eps=0.1, nb_iter=20, loss="dlr", batch_size=7).attack(x, y)
+    _, a = APGD(model, eps=0.1, nb_iter=20, loss="dlr", batch_size=7).attack(x, y)
     full = APGD(model, eps=0.1, nb_iter=20, loss="dlr", batch_size=30)
     b_adv = full.generate(x, y)
     _, b = full.attack(x, y)
@@ -122,7 +122,7 @@ def test_standing_images_come_back_at_their_highest_loss_point(setup):
     x_adv, broken = APGD(model, eps=0.02, nb_iter=10).attack(x, y)
     standing = ~broken & robust(model, x, y)
     assert standing.any()
-    ce = lambda v: tf.nn.sparse_softmax_cross_entropy_with_logits(y, model(v)).numpy()  # noqa: E731
+    ce = lambda v: tf.nn.sparse_softmax_cross_entropy_with_logits(y, model(v)).numpy()
     assert np.all(ce(x_adv)[standing] > ce(x)[standing])
 
 

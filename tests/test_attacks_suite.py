@@ -7,7 +7,14 @@ import os
 import keras
 import numpy as np
 import pytest
-from attack_models import art_classifier, mnist, mnist_test, robust, small_cnn, trained_cnn
+from attack_models import (
+    art_classifier,
+    mnist,
+    mnist_test,
+    robust,
+    small_cnn,
+    trained_cnn,
+)
 
 from keras_rbf.attacks import APGD, PGD, StrongSuite, as_logits
 from keras_rbf.attacks.suite import SUITES
@@ -181,4 +188,4 @@ def test_suite_matches_art_on_zoo_and_adversarially_trained_models():
             assert res.components["square"] <= art + above, rows[-1]
             assert art - below <= res.components["apgd-dlr"] <= art + above, rows[-1]
     # The positive control must keep something standing at eps 0.3.
-    assert [r for r in rows if r[0] == "pgd_trained" and r[1] == 0.3][0][2]["square"] > 0.05
+    assert next(r for r in rows if r[0] == "pgd_trained" and r[1] == 0.3)[2]["square"] > 0.05
