@@ -6,6 +6,7 @@ import functools
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from keras_rbf import datasets
 
@@ -55,6 +56,18 @@ def art_classifier(model: keras.Model):
         model, nb_classes=int(model.output_shape[-1]), input_shape=tuple(model.input_shape[1:]),
         loss_object=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         clip_values=(0.0, 1.0))
+
+
+class Counting:
+    """A logits callable that counts the images it has seen (also inside tf.function)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.images = tf.Variable(0, dtype=tf.int64)
+
+    def __call__(self, x):
+        self.images.assign_add(tf.cast(tf.shape(x)[0], tf.int64))
+        return self.model(x, training=False)
 
 
 def robust(model, x_adv: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ the one interface (`make`, `ATTACKS`, settings validation), input checks."""
 import numpy as np
 import pytest
 import tensorflow as tf
-from attack_models import mnist_test, robust, trained_cnn
+from attack_models import Counting, mnist_test, robust, trained_cnn
 
 from keras_rbf import attacks
 from keras_rbf.attacks import PAPER_SETTINGS
@@ -16,18 +16,6 @@ def model_and_data():
     x, y = mnist_test(16)
     keep = robust(model, x, y)  # attack images the model gets right
     return model, x[keep], y[keep]
-
-
-class Counting:
-    """A logits callable that counts the images it has seen (also inside tf.function)."""
-
-    def __init__(self, model):
-        self.model = model
-        self.images = tf.Variable(0, dtype=tf.int64)
-
-    def __call__(self, x):
-        self.images.assign_add(tf.cast(tf.shape(x)[0], tf.int64))
-        return self.model(x, training=False)
 
 
 @pytest.mark.parametrize("name,eps", [("fgsm", 0.3), ("bim", 0.3), ("mim", 0.3), ("pgd", 0.1)])

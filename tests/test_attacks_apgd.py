@@ -5,7 +5,7 @@ batch-size independence) and the losses against NumPy."""
 import numpy as np
 import pytest
 import tensorflow as tf
-from attack_models import art_classifier, mnist_test, robust, trained_cnn
+from attack_models import Counting, art_classifier, mnist_test, robust, trained_cnn
 
 from keras_rbf.attacks import APGD
 from keras_rbf.attacks.apgd import checkpoints, dlr_loss, dlr_targeted_loss
@@ -28,18 +28,6 @@ def _art_apgd(model, x, y, eps, loss, nb_iter=100, targeted=False):
         targeted=targeted, nb_random_init=1, batch_size=len(x), loss_type=ART_LOSS[loss],
         verbose=False)
     return attack.generate(x, y)
-
-
-class Counting:
-    """A logits callable that counts the images it has seen (also inside tf.function)."""
-
-    def __init__(self, model):
-        self.model = model
-        self.images = tf.Variable(0, dtype=tf.int64)
-
-    def __call__(self, x):
-        self.images.assign_add(tf.cast(tf.shape(x)[0], tf.int64))
-        return self.model(x, training=False)
 
 
 def _check_bounds_and_flags(model, x, y, x_adv, broken, eps):

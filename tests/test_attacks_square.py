@@ -3,8 +3,7 @@ its schedule, bounds, dropping of broken images and batch-size independence."""
 
 import numpy as np
 import pytest
-import tensorflow as tf
-from attack_models import art_classifier, mnist_test, robust, trained_cnn
+from attack_models import Counting, art_classifier, mnist_test, robust, trained_cnn
 
 from keras_rbf.attacks import Square
 from keras_rbf.attacks.base import AttackInputError
@@ -16,18 +15,6 @@ def setup():
     model = trained_cnn()
     x, y = mnist_test(100)
     return model, x, y
-
-
-class Counting:
-    """A logits callable that counts the images it has seen (also inside tf.function)."""
-
-    def __init__(self, model):
-        self.model = model
-        self.images = tf.Variable(0, dtype=tf.int64)
-
-    def __call__(self, x):
-        self.images.assign_add(tf.cast(tf.shape(x)[0], tf.int64))
-        return self.model(x, training=False)
 
 
 def test_square_is_at_least_as_strong_as_art(setup):

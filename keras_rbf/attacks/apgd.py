@@ -33,7 +33,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from keras_rbf.attacks.base import Attack, check_positive, compiled, image_keys, logits_fn
+from keras_rbf.attacks.base import (
+    Attack, check_positive, check_seed, compiled, image_keys, logits_fn,
+)
 
 __all__ = [
     "APGD",
@@ -150,8 +152,7 @@ class APGD(Attack):
             raise ValueError(f"{type(self).__name__}: targeted must be True or False")
         if not 0.0 < float(s["rho"]) <= 1.0:
             raise ValueError(f"{type(self).__name__}: rho must lie in (0, 1], got {s['rho']}")
-        if isinstance(s["seed"], bool) or not isinstance(s["seed"], (int, np.integer)):
-            raise ValueError(f"{type(self).__name__}: seed must be an integer")
+        check_seed(self, s["seed"])
 
     def _loss_fn(self):
         s = self._settings

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-__all__ = ["Attack", "AttackInputError", "check_images", "check_positive", "compiled",
-           "image_keys", "logits_fn"]
+__all__ = ["Attack", "AttackInputError", "check_images", "check_positive", "check_seed",
+           "compiled", "image_keys", "logits_fn"]
 
 # model -> {key: compiled loop}: attack objects built anew (one per eps, per suite run,
 # per adversarial-training epoch) reuse the traced loops of their model. Weak keys, and
@@ -95,6 +95,12 @@ def check_positive(owner: object, name: str, value, integer: bool = False) -> No
     if isinstance(value, bool) or not isinstance(value, kinds) or value <= 0:
         kind = "a positive integer" if integer else "a positive number"
         raise ValueError(f"{type(owner).__name__}: {name} must be {kind}, got {value!r}")
+
+
+def check_seed(owner: object, value) -> None:
+    """Raises ValueError naming `owner`'s setting `seed` unless `value` is an integer."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{type(owner).__name__}: seed must be an integer, got {value!r}")
 
 
 def check_images(x, y=None, bounds: tuple[float, float] = (0.0, 1.0)) -> tuple[np.ndarray, Any]:

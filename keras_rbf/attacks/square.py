@@ -21,7 +21,9 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from keras_rbf.attacks.base import Attack, AttackInputError, check_positive, compiled, image_keys
+from keras_rbf.attacks.base import (
+    Attack, AttackInputError, check_positive, check_seed, compiled, image_keys,
+)
 
 __all__ = ["Square", "margin", "p_selection"]
 
@@ -82,8 +84,7 @@ class Square(Attack):
             raise ValueError(f"Square: p_init must lie in (0, 1], got {s['p_init']}")
         if not isinstance(s["rescale_schedule"], bool):
             raise ValueError("Square: rescale_schedule must be True or False")
-        if isinstance(s["seed"], bool) or not isinstance(s["seed"], (int, np.integer)):
-            raise ValueError("Square: seed must be an integer")
+        check_seed(self, s["seed"])
 
     def _generate_batch(self, x, y):
         return self.attack(x, y)[0]

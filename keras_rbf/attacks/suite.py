@@ -20,7 +20,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from keras_rbf.attacks.apgd import APGDCE, APGDDLR, APGDT
-from keras_rbf.attacks.base import Attack, check_images, check_positive, logits_fn
+from keras_rbf.attacks.base import Attack, check_images, check_positive, check_seed, logits_fn
 from keras_rbf.attacks.square import Square
 
 __all__ = ["SUITES", "StrongSuite", "SuiteResult", "as_logits"]
@@ -116,8 +116,7 @@ class StrongSuite(Attack):
         if s["suite"] not in SUITES:
             raise ValueError(f"StrongSuite: suite must be one of {sorted(SUITES)}, "
                              f"got {s['suite']!r}")
-        if isinstance(s["seed"], bool) or not isinstance(s["seed"], (int, np.integer)):
-            raise ValueError("StrongSuite: seed must be an integer")
+        check_seed(self, s["seed"])
 
     @property
     def settings(self) -> dict:
