@@ -39,7 +39,9 @@ def adversarial_fit(
         model: a compiled Keras model (its optimizer and loss are used).
         x: `(N, ...)` training inputs.
         y: `(N, ...)` training targets, as the model's loss expects.
-        attack: an `Attack` built on `model` (so it attacks the model as it trains).
+        attack: an `Attack` built on `model` (so it attacks the model as it trains);
+            give `PGD` `seed=None`, since a fixed seed re-seeds TensorFlow's global
+            generator at every batch (the same random starts each time).
         epochs: passes over the data.
         batch_size: examples per step.
         adversarial_fraction: share of each batch replaced by adversarial examples, in [0, 1].
