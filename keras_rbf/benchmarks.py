@@ -182,7 +182,9 @@ def attack_main(argv: list[str] | None = None) -> int:
 
     model = zoo.load(args.model)
     info = zoo.card(args.model)["dataset"]
-    _, (x, y) = datasets.load(info["name"], **info.get("kwargs", {}))
+    data = datasets.load(info["name"], **info.get("kwargs", {}))
+    # {"train", "test"} on main since issue 12; (train, test) before it.
+    x, y = data["test"] if isinstance(data, dict) else data[1]
     x, y = np.asarray(x[: args.n], np.float32), np.asarray(y[: args.n], np.int64)
     print(f"APGD-CE then APGD-DLR, {args.model}, {len(x)} images, {args.nb_iter} steps; "
           f"machine: {machine()}; TensorFlow {tf.__version__}", flush=True)

@@ -14,7 +14,10 @@ from keras_rbf import datasets
 @functools.cache
 def mnist():
     """The project's fixed MNIST split: `((x_train, y_train), (x_test, y_test))`."""
-    return datasets.load("mnist")
+    data = datasets.load("mnist")
+    if isinstance(data, dict):  # main's format since issue 12: {"train": ..., "test": ...}
+        return data["train"], data["test"]
+    return data
 
 
 def small_cnn(seed: int = 0) -> keras.Model:
