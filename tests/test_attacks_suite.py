@@ -165,16 +165,16 @@ def _adversarially_trained_cnn():
 def test_suite_matches_art_on_zoo_and_adversarially_trained_models():
     """The issue's acceptance check: on 1,000 test images (KERAS_RBF_SLOW_N overrides),
     the suite's robust accuracy is at most ART's APGD-CE then APGD-DLR + 1 pp, and the
-    suite's own APGD-CE then APGD-DLR part is within 1 pp of ART's above it.
+    suite's own APGD-CE then APGD-DLR part is within 1 pp of ART's either way.
 
-    Below ART, 2 pp are allowed: our APGD counts an image broken at any iterate
-    (AutoAttack's rule) while ART checks only the last one, so ours finds a little more
-    on the adversarially trained control (measured on 200 images at eps 0.3: ours 0.555
-    with two seeds, ART 0.565 and 0.580 with two seeds; ART alone moves 1.5 pp)."""
+    Ours counts an image broken at any iterate (AutoAttack's rule), ART only at the last,
+    so ours may find a little more: measured on the PGD-trained control, 1,000 images,
+    eps 0.3: ours 0.544, ART 0.548 (eps 0.1: 0.851 both); on 100 images ours was 4 pp
+    below ART, hence the wider margin below ART at small n."""
     from keras_rbf import zoo
 
     n = int(os.environ.get("KERAS_RBF_SLOW_N", "1000"))
-    above, below = (0.01, 0.02) if n >= 1000 else (0.03, 0.05)  # pp need 1,000 images
+    above, below = (0.01, 0.01) if n >= 1000 else (0.03, 0.05)  # pp need 1,000 images
     x, y = mnist_test(n)
     models = {"cnn_mnist": zoo.load("cnn_mnist"), "cnn_rbf_mnist": zoo.load("cnn_rbf_mnist"),
               "pgd_trained": _adversarially_trained_cnn()}
