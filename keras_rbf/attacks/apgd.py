@@ -34,7 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_rbf.attacks.base import (
-    Attack, check_positive, check_seed, compiled, image_keys, logits_fn,
+    Attack, check_images, check_positive, check_seed, compiled, image_keys, logits_fn,
 )
 
 __all__ = [
@@ -175,8 +175,7 @@ class APGD(Attack):
             one was found, else the highest-loss point; `(N,)` bool.
         """
         s = self._settings
-        x = np.asarray(x, np.float32)
-        y = np.asarray(y, np.int64)
+        x, y = check_images(x, y)
         clean = np.asarray(self._fn(tf.constant(x)))
         n_classes = clean.shape[-1]
         broken = clean.argmax(-1) != y

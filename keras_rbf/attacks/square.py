@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_rbf.attacks.base import (
-    Attack, AttackInputError, check_positive, check_seed, compiled, image_keys,
+    Attack, AttackInputError, check_images, check_positive, check_seed, compiled, image_keys,
 )
 
 __all__ = ["Square", "margin", "p_selection"]
@@ -99,10 +99,9 @@ class Square(Attack):
             `(x_adv, broken)`: `(N, H, W, C)` float32 (the first misclassified query
             where one was found, else the lowest-margin one); `(N,)` bool.
         """
-        x = np.asarray(x, np.float32)
+        x, y = check_images(x, y)
         if x.ndim != 4:
             raise AttackInputError(f"Square attacks (N, H, W, C) images, got shape {x.shape}")
-        y = np.asarray(y, np.int64)
         if len(x) == 0:
             return x.copy(), np.zeros(0, bool)
         s = self._settings
