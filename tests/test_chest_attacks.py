@@ -1,11 +1,11 @@
-"""L1 BIM (exact L1-ball projection, sparse L1 steps) and the CleverHans L-inf BIM wrapper."""
+"""L1 BIM (exact L1-ball projection, sparse L1 steps) and the CleverHans L-inf BIM attack."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_rbf.attacks.l1_bim import l1_bim, l1_direction, linf_bim, project_l1_ball
+from keras_rbf.attacks.l1_bim import L1BIM, LinfBIM, l1_direction, project_l1_ball
 
 
 def _project_reference(v, eps):
@@ -70,22 +70,22 @@ def _loss(model, x, y):
 
 def test_l1_bim_bounds_and_loss(tiny_model):
     model, x, y = tiny_model
-    adv = l1_bim(model, x, eps=2.0, eps_iter=0.8, nb_iter=5, y=y, sparsity=0.9).numpy()
+    adv = L1BIM(model, eps=2.0, eps_iter=0.8, nb_iter=5, sparsity=0.9).generate(x, y)
     l1 = np.abs(adv - x).reshape(len(x), -1).sum(1)
     assert np.all(l1 <= 2.0 + 1e-4) and l1.max() > 1.0
     assert adv.min() >= 0.0 and adv.max() <= 1.0
     assert _loss(model, adv, y) > _loss(model, x, y) + 1e-3
-    one = l1_bim(model, x, eps=2.0, eps_iter=0.8, nb_iter=1, y=y).numpy()
+    one = L1BIM(model, eps=2.0, eps_iter=0.8, nb_iter=1).generate(x, y)
     assert _loss(model, adv, y) >= _loss(model, one, y) - 1e-6
     with pytest.raises(ValueError, match="eps"):
-        l1_bim(model, x, eps=0.0, eps_iter=0.1)
+        L1BIM(model, eps=0.0, eps_iter=0.1)
 
 
 def test_linf_bim_bounds_and_loss(tiny_model):
     model, x, y = tiny_model
-    adv = linf_bim(model, x, eps=0.05, eps_iter=0.02, nb_iter=5, y=y).numpy()
+    adv = LinfBIM(model, eps=0.05, eps_iter=0.02, nb_iter=5).generate(x, y)
     assert np.abs(adv - x).max() <= 0.05 + 1e-6 and np.abs(adv - x).max() > 0.04
     assert adv.min() >= 0.0 and adv.max() <= 1.0
     assert _loss(model, adv, y) > _loss(model, x, y) + 1e-3
     with pytest.raises(ValueError, match="eps_iter"):
-        linf_bim(model, x, eps=0.01, eps_iter=0.02)
+        LinfBIM(model, eps=0.01, eps_iter=0.02)

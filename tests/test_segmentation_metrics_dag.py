@@ -7,7 +7,12 @@ import pytest
 from keras_rbf.analysis.segmentation_metrics import (
     dice, false_negative_rate, false_positive_rate, masks_from_logits, scores, summarize,
 )
-from keras_rbf.attacks.dag import adversarial_targets, dag
+from keras_rbf.attacks.dag import DAG, adversarial_targets
+
+
+def dag(model, images, labels, targets=None, record_at=(), **settings):
+    """A DAG run through the attack object (the tests below predate it)."""
+    return DAG(model, **settings).run(images, labels, targets=targets, record_at=record_at)
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -142,6 +147,10 @@ def test_dag_validates_arguments_and_targets():
         dag(model, x, np.zeros((1, 2, 2)), iterations=3, record_at=(5,))
     with pytest.raises(ValueError, match="differ"):
         dag(model, x, np.zeros((1, 2, 2)), targets=np.zeros((1, 2, 2)))
+    with pytest.raises(ValueError, match="gamma"):
+        DAG(model, gamma=0.0)
+    x_adv = DAG(model, iterations=2).generate(x, np.zeros((1, 2, 2)))
+    np.testing.assert_allclose(x_adv, dag(model, x, np.zeros((1, 2, 2)), iterations=2).adversarial)
     labels = np.random.RandomState(1).randint(0, 4, size=(3, 5, 5))
     t = adversarial_targets(labels, 4, seed=2)
     assert np.all(t != labels) and t.min() >= 0 and t.max() < 4

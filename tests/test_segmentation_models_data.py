@@ -80,17 +80,28 @@ def test_synthetic_lesions_are_seeded_and_plausible():
 
 # ----------------------------------------------------------------------------- ADVT
 def test_adversarial_fit_replaces_the_requested_share_of_each_batch():
+    from keras_rbf.attacks import Attack
+
     seen = []
 
-    def attack(model, xb, yb):
-        seen.append(len(xb))
-        return np.clip(xb + 0.1, 0, 1)
+    class Brighten(Attack):
+        DEFAULTS = {"eps": 0.1}
+
+        def generate(self, xb, yb):
+            seen.append((len(xb), self.settings["eps"]))
+            return np.clip(xb + self.settings["eps"], 0, 1)
 
     model = build_unet((8, 8, 3), encoder_depth=1, encoder_filters=2)
+    attack = Brighten(model)
     model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     x, y = synthetic_lesions.generate(8, size=8, seed=0)
     hist = adversarial_fit(model, x, y, attack, epochs=2, batch_size=4, adversarial_fraction=0.5)
-    assert seen == [2, 2, 2, 2] and len(hist["loss"]) == 2 and np.isfinite(hist["loss"]).all()
+    assert seen == [(2, 0.1)] * 4 and len(hist["loss"]) == 2 and np.isfinite(hist["loss"]).all()
+    seen.clear()
+    hist = adversarial_fit(model, x, y, attack, epochs=2, batch_size=4, eps_schedule=[0.0, 0.2])
+    assert seen == [(2, 0.0), (2, 0.0), (2, 0.2), (2, 0.2)] and hist["eps"] == [0.0, 0.2]
+    with pytest.raises(ValueError, match="Attack"):
+        adversarial_fit(model, x, y, lambda m, xb, yb: xb)
     with pytest.raises(ValueError, match="compiled"):
         adversarial_fit(build_unet((8, 8, 3), encoder_depth=1, encoder_filters=2), x, y, attack)
 

@@ -15,18 +15,94 @@ in front of a model, say).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import inspect
+import weakref
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from keras_rbf.errors import UserError
 
-__all__ = ["Attack", "AttackInputError", "check_images"]
+__all__ = ["Attack", "AttackInputError", "check_images", "check_positive", "check_seed",
+           "compiled", "image_keys", "logits_fn"]
+
+# model -> {key: compiled loop}: attack objects built anew (one per eps, per suite run,
+# per adversarial-training epoch) reuse the traced loops of their model. Weak keys, and
+# loops that hold the model only weakly (see `compiled`), so models can be freed.
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class AttackInputError(UserError):
     """Images or labels handed to an attack are not what it can attack."""
+
+
+def logits_fn(model: Callable) -> Callable:
+    """`model` as a callable images -> logits (Keras models run with `training=False`)."""
+    import keras
+
+    if isinstance(model, keras.layers.Layer):
+        return lambda t: model(t, training=False)
+    return model
+
+
+def compiled(model: Callable, key: tuple, build: Callable[[Callable], Callable]) -> Callable:
+    """The compiled loop `build(fn)` for `model`, traced once per model and `key`.
+
+    Args:
+        model: the attack's model (a Keras model or callable images -> logits).
+        key: everything besides the model that the loop's trace depends on.
+        build: makes the loop from a logits callable `fn`; `fn` holds `model` weakly.
+
+    Returns:
+        the cached (or newly built) loop.
+    """
+    if inspect.ismethod(model):  # bound methods are made anew on each access: no cache
+        return build(logits_fn(model))
+    try:
+        cache = _COMPILED.setdefault(model, {})
+        ref = weakref.ref(model)
+    except TypeError:  # not weak-referenceable: no cache
+        return build(logits_fn(model))
+    if key not in cache:
+        cache[key] = build(lambda t: logits_fn(ref())(t))
+    return cache[key]
+
+
+def image_keys(x: np.ndarray, seed: int) -> np.ndarray:
+    """One key per image from `seed` and the image's bytes.
+
+    Attacks seed each image's random numbers with its key, so results depend neither on
+    the batch size nor on which other images are attacked with it.
+
+    Args:
+        x: `(N, ...)` float32 images.
+        seed: the attack's seed.
+
+    Returns:
+        `(N,)` int64 keys in [0, 2**32).
+    """
+    import zlib
+
+    x = np.ascontiguousarray(x, np.float32)
+    start = zlib.crc32(str(int(seed)).encode())
+    return np.asarray([zlib.crc32(img.tobytes(), start) for img in x], np.int64)
+
+
+def check_positive(owner: object, name: str, value, integer: bool = False) -> None:
+    """Raises ValueError naming `owner`'s setting `name` unless `value` is a positive number
+    (a positive integer if `integer`)."""
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if isinstance(value, bool) or not isinstance(value, kinds) or value <= 0:
+        kind = "a positive integer" if integer else "a positive number"
+        raise ValueError(f"{type(owner).__name__}: {name} must be {kind}, got {value!r}")
+
+
+def check_seed(owner: object, value) -> None:
+    """Raises ValueError naming `owner`'s setting `seed` unless `value` is an integer."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{type(owner).__name__}: seed must be an integer, got {value!r}")
 
 
 def check_images(x, y=None, bounds: tuple[float, float] = (0.0, 1.0)) -> tuple[np.ndarray, Any]:
@@ -107,6 +183,11 @@ class Attack:
     def settings(self) -> dict[str, Any]:
         """The attack's settings, as reports print them (a copy)."""
         return dict(self._settings)
+
+    def replace(self, **changes) -> Attack:
+        """A new attack of the same kind on the same model with some settings changed."""
+        return type(self)(self.model, batch_size=self.batch_size, progress=self.progress,
+                          **{**self._settings, **changes})
 
     def _validate(self) -> None:
         """Checks `self._settings`; raises ValueError naming the bad setting."""

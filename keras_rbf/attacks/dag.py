@@ -14,19 +14,24 @@ image X with per-pixel true labels l and adversarial target labels l' (l' != l):
 with 10 and 30 iterations (its section 5.2). Each image of a batch stops on its own.
 Optionally the adversarial image is clipped to the valid pixel range after each step
 (Xie et al. do not clip; an attack on [0, 1] images should, so a perturbed image is still
-an image); `run` records which was used.
+an image); the settings record which was used.
+
+    x_adv = DAG(model, iterations=10).generate(images, masks)       # adversarial images
+    result = DAG(model, iterations=30).run(images, masks, record_at=(10, 30))  # DAGResult
 """
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["dag", "DAGResult", "adversarial_targets"]
+from keras_rbf.attacks.base import Attack, check_positive
+
+__all__ = ["DAG", "DAGResult", "adversarial_targets"]
 
 
 @dataclass
@@ -78,7 +83,7 @@ def adversarial_targets(labels: np.ndarray, num_classes: int, seed: int = 0) -> 
 
 # model -> {(gamma, num_classes, rank): traced step}, so repeated calls on one model (as in
 # adversarial training, one call per batch) reuse the traced graph instead of re-tracing.
-_STEPS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _two_class(logits):
@@ -88,7 +93,49 @@ def _two_class(logits):
     return logits
 
 
-def dag(
+class DAG(Attack):
+    """Dense Adversary Generation against a segmentation model (per-pixel logits).
+
+    Settings:
+        gamma: step scale; each step moves the image by at most gamma per value (0.03).
+        iterations: iteration limit M (30; the paper also reports 10).
+        clip: `(low, high)` range after each step, or None (Xie et al.'s original).
+        seed: seed of `adversarial_targets` for more than two classes.
+
+    `generate(images, labels)` takes `(N, ...spatial)` per-pixel labels and returns the
+    adversarial images; `run` returns the whole `DAGResult` (snapshots, iterations run).
+    """
+
+    DEFAULTS = {"gamma": 0.03, "iterations": 30, "clip": (0.0, 1.0), "seed": 0}
+    name = "dag"
+
+    def __init__(self, model: Callable, batch_size: int = 32, progress: bool = False,
+                 **settings):
+        super().__init__(model, batch_size=batch_size, progress=progress, **settings)
+
+    def _validate(self) -> None:
+        s = self._settings
+        check_positive(self, "gamma", s["gamma"])
+        m = s["iterations"]
+        if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 0:
+            raise ValueError(f"DAG: iterations must be a non-negative integer, got {m!r}")
+        if s["clip"] is not None and len(s["clip"]) != 2:
+            raise ValueError(f"DAG: clip must be (low, high) or None, got {s['clip']!r}")
+
+    def generate(self, x, y) -> np.ndarray:
+        """Adversarial images `(N, ...spatial, C)` for per-pixel labels `y` `(N, ...spatial)`."""
+        return self.run(x, y).adversarial
+
+    def run(self, x, y, targets: np.ndarray | None = None,
+            record_at: Sequence[int] = ()) -> DAGResult:
+        """The whole DAG run (see `DAGResult`); `targets` default `adversarial_targets`."""
+        s = self._settings
+        return _dag(self.model, x, y, targets=targets, gamma=s["gamma"],
+                    iterations=s["iterations"], record_at=record_at, clip=s["clip"],
+                    batch_size=self.batch_size, seed=s["seed"])
+
+
+def _dag(
     model: Callable,
     images: np.ndarray,
     labels: np.ndarray,

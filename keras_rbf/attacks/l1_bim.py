@@ -14,17 +14,20 @@ which is CleverHans's `optimize_linear(grad, eps, norm=1)` (one pixel per step, 
 reason CleverHans disabled it); the default 0.99 is the sparse L1 descent of Tramer and
 Boneh (NeurIPS 2019). The projection onto the L1 ball is exact (Duchi et al., ICML 2008).
 
-`linf_bim` is CleverHans's `basic_iterative_method` (norm=inf) in the same calling style.
+`L1BIM` is the attack object (`L1BIM(model, eps=..., eps_iter=...).generate(x, y)`);
+`LinfBIM` is CleverHans's `basic_iterative_method` (norm=inf) with the CHEST table's name.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-import numpy as np
 import tensorflow as tf
 
-__all__ = ["l1_bim", "linf_bim", "project_l1_ball", "l1_direction"]
+from keras_rbf.attacks.base import Attack, check_positive, logits_fn
+from keras_rbf.attacks.paper import BIM
+
+__all__ = ["L1BIM", "LinfBIM", "l1_direction", "project_l1_ball"]
 
 
 def project_l1_ball(v, eps):
@@ -91,98 +94,61 @@ def _loss_gradient(model_fn, x, y, loss_fn):
     return tape.gradient(loss, x)
 
 
-def l1_bim(
-    model_fn: Callable,
-    x,
-    eps: float,
-    eps_iter: float,
-    nb_iter: int = 5,
-    y=None,
-    clip_min: float | None = 0.0,
-    clip_max: float | None = 1.0,
-    sparsity: float = 0.99,
-    loss_fn: Callable | None = None,
-):
+class L1BIM(Attack):
     """Untargeted L1 BIM: `nb_iter` sparse L1 ascent steps, projected on the L1 ball.
 
-    Args:
-        model_fn: callable mapping images to logits (e.g. a Keras model).
-        x: `(N, ...)` clean inputs.
-        eps: L1 radius of the perturbation per example (sum of |change| over all pixels).
-        eps_iter: L1 size of each step.
+    Settings:
+        eps: L1 radius of the perturbation per image (sum of |change| over all values).
+        eps_iter: L1 size of each step (default `2.5 eps / nb_iter`).
         nb_iter: iterations (5 in the paper's Table 3).
-        y: true labels `(N,)`; default the model's predictions (no label leaking).
-        clip_min, clip_max: valid input range (None for no clipping).
-        sparsity: see `l1_direction`.
-        loss_fn: `(labels, logits) -> per-example loss`; default sparse softmax CE.
-
-    Returns:
-        `(N, ...)` adversarial inputs with `||x_adv - x||_1 <= eps` per example.
+        sparsity: see `l1_direction` (0.99: the top 1 % of coordinates per step).
     """
-    if eps <= 0 or eps_iter <= 0:
-        raise ValueError(f"l1_bim needs eps > 0 and eps_iter > 0, got {eps}, {eps_iter}")
-    if not 0.0 <= sparsity <= 1.0:
-        raise ValueError(f"sparsity must lie in [0, 1], got {sparsity}")
-    if int(nb_iter) < 1:
-        raise ValueError(f"nb_iter must be >= 1, got {nb_iter}")
-    loss_fn = loss_fn or tf.nn.sparse_softmax_cross_entropy_with_logits
-    x = tf.convert_to_tensor(x)
-    if y is None:
-        y = tf.argmax(model_fn(x), axis=1)
+
+    DEFAULTS = {"eps": 10.0, "eps_iter": None, "nb_iter": 5, "sparsity": 0.99}
+    name = "l1-bim"
+
+    def _validate(self) -> None:
+        s = self._settings
+        check_positive(self, "eps", s["eps"])
+        check_positive(self, "nb_iter", s["nb_iter"], integer=True)
+        if s["eps_iter"] is not None:
+            check_positive(self, "eps_iter", s["eps_iter"])
+        if not 0.0 <= s["sparsity"] <= 1.0:
+            raise ValueError(f"L1BIM: sparsity must lie in [0, 1], got {s['sparsity']}")
+
+    def _generate_batch(self, x, y):
+        s = self._settings
+        eps_iter = s["eps_iter"] or 2.5 * s["eps"] / s["nb_iter"]
+        return _l1_bim(logits_fn(self.model), tf.constant(x), tf.constant(y), s["eps"],
+                       eps_iter, s["nb_iter"], s["sparsity"])
+
+
+class LinfBIM(BIM):
+    """Untargeted L-inf BIM (CleverHans's `basic_iterative_method`), the CHEST table's row.
+
+    Settings: eps, nb_iter, eps_iter (default `eps / nb_iter`; at most eps, as
+    CleverHans asserts).
+    """
+
+    DEFAULTS = {"eps": 0.02, "nb_iter": 5, "eps_iter": None}
+    name = "linf-bim"
+
+    def _validate(self) -> None:
+        super()._validate()
+        s = self._settings
+        if s["eps_iter"] is not None and s["eps_iter"] > s["eps"]:
+            raise ValueError(f"LinfBIM: eps_iter must be <= eps, got {s['eps_iter']} > "
+                             f"{s['eps']}")
+
+
+def _l1_bim(model_fn: Callable, x, y, eps: float, eps_iter: float, nb_iter: int,
+            sparsity: float, clip: tuple[float, float] = (0.0, 1.0)):
+    """The L1 BIM loop on one batch; returns `(N, ...)` images with `||x_adv - x||_1 <= eps`."""
     adv = x
     for _ in range(int(nb_iter)):
-        grad = _loss_gradient(model_fn, adv, y, loss_fn)
+        grad = _loss_gradient(model_fn, adv, y, tf.nn.sparse_softmax_cross_entropy_with_logits)
         adv = adv + tf.cast(eps_iter, x.dtype) * l1_direction(grad, sparsity)
         adv = x + project_l1_ball(adv - x, eps)
-        if clip_min is not None or clip_max is not None:
-            # Clipping after the projection can only shrink |eta|, so the L1 bound holds.
-            adv = tf.clip_by_value(
-                adv,
-                x.dtype.min if clip_min is None else clip_min,
-                x.dtype.max if clip_max is None else clip_max,
-            )
+        # Clipping after the projection can only shrink |eta|, so the L1 bound holds.
+        adv = tf.clip_by_value(adv, clip[0], clip[1])
     return adv
-
-
-def linf_bim(
-    model_fn: Callable,
-    x,
-    eps: float,
-    eps_iter: float,
-    nb_iter: int = 5,
-    y=None,
-    clip_min: float | None = 0.0,
-    clip_max: float | None = 1.0,
-):
-    """Untargeted L-inf BIM: CleverHans 4's `basic_iterative_method` with norm=inf.
-
-    Args:
-        model_fn: callable mapping images to logits.
-        x: `(N, ...)` clean inputs.
-        eps: L-inf radius.
-        eps_iter: step size (<= eps, as CleverHans asserts).
-        nb_iter: iterations (5 in the paper's Table 3).
-        y: true labels; default the model's predictions.
-        clip_min, clip_max: valid input range.
-
-    Returns:
-        `(N, ...)` adversarial inputs.
-    """
-    from cleverhans.tf2.attacks.basic_iterative_method import basic_iterative_method
-
-    x = tf.convert_to_tensor(x)
-    if eps_iter > eps:
-        raise ValueError(f"linf_bim needs eps_iter <= eps, got {eps_iter} > {eps}")
-    lo = -np.inf if clip_min is None else clip_min
-    hi = np.inf if clip_max is None else clip_max
-    if not (bool(tf.reduce_all(x >= lo)) and bool(tf.reduce_all(x <= hi))):
-        raise ValueError(f"linf_bim: inputs must lie in [{clip_min}, {clip_max}]")
-    # CleverHans's own sanity_checks call np.all on a list mixing an elementwise tensor
-    # and Python bools, which raises "inhomogeneous shape" in NumPy >= 1.24; the same
-    # checks are done above instead.
-    return basic_iterative_method(
-        model_fn, x, eps, eps_iter, int(nb_iter), np.inf,
-        clip_min=clip_min, clip_max=clip_max,
-        y=None if y is None else tf.convert_to_tensor(y),
-        sanity_checks=False,
-    )

@@ -33,7 +33,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keras_rbf.attacks.l1_bim import l1_bim, linf_bim
+from keras_rbf.attacks import PGD, L1BIM, LinfBIM
 from keras_rbf.datasets import chestxray14
 from keras_rbf.defenses.squeezing import bit_depth_squeeze
 from keras_rbf.recipes import chest as recipe
@@ -61,17 +61,6 @@ def _bpda_squeeze(bits: int):
     return squeeze
 
 
-def _attack_batches(attack, model_fn, x, y, batch_size, **kw) -> np.ndarray:
-    import tensorflow as tf
-
-    out = []
-    for i in range(0, len(x), batch_size):
-        xb = tf.convert_to_tensor(x[i: i + batch_size])
-        yb = tf.convert_to_tensor(y[i: i + batch_size])
-        out.append(np.asarray(attack(model_fn, xb, y=yb, **kw)))
-    return np.concatenate(out)
-
-
 def _correct(model_fn, x, y, batch_size) -> np.ndarray:
     return np.argmax(recipe.logits(model_fn, x, batch_size), axis=-1) == y
 
@@ -79,19 +68,11 @@ def _correct(model_fn, x, y, batch_size) -> np.ndarray:
 def _strong_pgd(craft_fn, eval_fn, x, y, eps, iters, restarts, batch_size, seed) -> np.ndarray:
     """Per-example correctness of `eval_fn` under L-inf PGD with random starts crafted on
     `craft_fn` (an example counts as correct only if every restart fails)."""
-    import tensorflow as tf
-    from cleverhans.tf2.attacks.projected_gradient_descent import projected_gradient_descent
-
     correct = np.ones(len(x), bool)
     for r in range(restarts):
-        tf.random.set_seed(seed + r)
-        adv = _attack_batches(
-            lambda f, xb, y, **kw: projected_gradient_descent(f, xb, y=y, **kw),
-            craft_fn, x, y, batch_size, eps=eps, eps_iter=min(eps, 2.5 * eps / iters),
-            nb_iter=iters, norm=np.inf, clip_min=0.0, clip_max=1.0, rand_init=True,
-            sanity_checks=False,
-        )
-        correct &= _correct(eval_fn, adv, y, batch_size)
+        attack = PGD(craft_fn, batch_size=batch_size, eps=eps, nb_iter=iters,
+                     eps_iter=min(eps, 2.5 * eps / iters), rand_init=True, seed=seed + r)
+        correct &= _correct(eval_fn, attack.generate(x, y), y, batch_size)
     return correct
 
 
@@ -119,10 +100,10 @@ def evaluate(models: dict, x: np.ndarray, y: np.ndarray, settings: dict) -> dict
     }
     rows = {"clean": {}, "l1_bim": {}, "linf_bim": {}, "strong_linf": {}}
     attacks = {
-        "l1_bim": (l1_bim, dict(eps=s["l1_eps"], eps_iter=s["l1_eps_iter"], nb_iter=s["nb_iter"],
-                                sparsity=s["l1_sparsity"], clip_min=0.0, clip_max=1.0)),
-        "linf_bim": (linf_bim, dict(eps=s["linf_eps"], eps_iter=s["linf_eps_iter"],
-                                    nb_iter=s["nb_iter"], clip_min=0.0, clip_max=1.0)),
+        "l1_bim": (L1BIM, dict(eps=s["l1_eps"], eps_iter=s["l1_eps_iter"], nb_iter=s["nb_iter"],
+                               sparsity=s["l1_sparsity"])),
+        "linf_bim": (LinfBIM, dict(eps=s["linf_eps"], eps_iter=s["linf_eps_iter"],
+                                   nb_iter=s["nb_iter"])),
     }
     linf_correct = {}
     for col in COLUMNS:
@@ -132,7 +113,7 @@ def evaluate(models: dict, x: np.ndarray, y: np.ndarray, settings: dict) -> dict
         # column, "FSM (BPDA)" included, is attacked through its own function.
         attacked = orig if col == "FSM" else fn
         for row, (attack, kw) in attacks.items():
-            adv = _attack_batches(attack, attacked, x, y, bs, **kw)
+            adv = attack(attacked, batch_size=bs, **kw).generate(x, y)
             ok = _correct(fn, adv, y, bs)
             rows[row][col] = float(np.mean(ok))
             if row == "linf_bim":

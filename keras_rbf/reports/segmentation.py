@@ -38,8 +38,8 @@ import numpy as np
 
 from keras_rbf import zoo
 from keras_rbf.analysis.segmentation_metrics import scores
+from keras_rbf.attacks.dag import DAG
 from keras_rbf.errors import UserError
-from keras_rbf.attacks.dag import dag
 from keras_rbf.defenses.adversarial_training import adversarial_fit
 from keras_rbf.recipes.segmentation import (
     compile_segmentation, load_data, predict_masks, rbf_live_fractions,
@@ -101,8 +101,8 @@ def _fmt(s: dict) -> str:
 
 def _attack_and_score(fn, x, y, iterations, gamma, batch_size) -> tuple[dict, dict]:
     """DAG against `fn`; returns (`{"clean"|"10i"|...: scores}`, `{m: adversarial images}`)."""
-    res = dag(fn, x, y, gamma=gamma, iterations=max(iterations), record_at=iterations,
-              batch_size=batch_size)
+    res = DAG(fn, gamma=gamma, iterations=max(iterations), batch_size=batch_size).run(
+        x, y, record_at=iterations)
     out = {"clean": scores(predict_masks(fn, x, batch_size), y)}
     for m in iterations:
         out[f"{m}i"] = scores(predict_masks(fn, res.snapshots[m], batch_size), y)
@@ -199,9 +199,6 @@ def run(
     timings: dict[str, float] = {}
 
     # ADVT: fine-tune ORIG with DAG examples crafted against the model being trained.
-    def dag_attack(model, xb, yb):
-        return dag(model, xb, yb, gamma=gamma, iterations=advt_iterations, batch_size=len(xb)).adversarial
-
     for net in pairs:
         t = time.perf_counter()
         entry, base = models[(net, "ORIG")]
@@ -209,6 +206,7 @@ def run(
         advt.set_weights(base.get_weights())
         compile_segmentation(advt)
         if advt_epochs > 0:  # 0: ADVT = ORIG, for smoke tests of the pipeline only
+            dag_attack = DAG(advt, gamma=gamma, iterations=advt_iterations)
             adversarial_fit(advt, x_train[:advt_train], y_train[:advt_train], dag_attack,
                             epochs=advt_epochs, batch_size=16, adversarial_fraction=0.5, seed=seed)
         models[(net, "ADVT")] = (f"{entry} + ADVT fine-tuning (this run)", advt)
