@@ -24,6 +24,8 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from keras_rbf.evaluate import accuracy, predict_labels  # noqa: F401 - re-exported
+
 __all__ = ["generate", "ATTACKS", "PAPER_SETTINGS", "accuracy"]
 
 PAPER_SETTINGS: dict[str, dict] = {
@@ -40,16 +42,6 @@ PAPER_SETTINGS: dict[str, dict] = {
     "gn": {"eps": 20.0},
     "strong": {"eps": 0.3, "nb_iter": 100, "restarts": 3},
 }
-
-
-def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int = 500) -> float:
-    """Top-1 accuracy of a logits model on `(x, y)`."""
-    return float(np.mean(predict_labels(model, x, batch_size) == np.asarray(y)))
-
-
-def predict_labels(model: keras.Model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    """Arg-max class of a logits model."""
-    return np.argmax(model.predict(x, batch_size=batch_size, verbose=0), axis=-1)
 
 
 def _model_fn(model: keras.Model) -> Callable:

@@ -35,6 +35,7 @@ import numpy as np
 from keras_rbf.attacks.l1_bim import l1_bim, linf_bim
 from keras_rbf.datasets import chestxray14
 from keras_rbf.defenses.squeezing import bit_depth_squeeze
+from keras_rbf.evaluate import correct as _correct
 from keras_rbf.recipes import chest as recipe
 
 __all__ = ["main", "evaluate", "write_markdown", "PAPER_TABLE3"]
@@ -71,8 +72,6 @@ def _attack_batches(attack, model_fn, x, y, batch_size, **kw) -> np.ndarray:
     return np.concatenate(out)
 
 
-def _correct(model_fn, x, y, batch_size) -> np.ndarray:
-    return np.argmax(recipe.logits(model_fn, x, batch_size), axis=-1) == y
 
 
 def _strong_pgd(craft_fn, eval_fn, x, y, eps, iters, restarts, batch_size, seed) -> np.ndarray:
