@@ -202,3 +202,10 @@ def generate(
         adv = ATTACKS[attack](model, x[sl], y[sl], **settings)
         out[sl] = np.asarray(adv, np.float32)
     return np.clip(out, 0.0, 1.0)
+
+
+# TEMPORARY SHIM (branch issue10b), DROP AT MERGE: branch issue10a defines these names here.
+if "StrongSuite" not in globals():  # pragma: no cover
+    from keras_rbf.attacks._shim_issue10b import (  # noqa: F401
+        APGD, BIM, FGSM, MIM, PGD, SPSA, CarliniWagnerL2, GaussianNoise, Square, StrongSuite,
+        SuiteResult, as_logits, make)
