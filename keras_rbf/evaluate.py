@@ -109,7 +109,7 @@ def rbf_live_fractions(model: keras.Model, x: np.ndarray, batch_size: int = 256)
     layers = rbf_layers(model)
     if not layers:
         return {}
-    probe = keras.Model(model.inputs, [layer.input for layer in layers])
+    probe = keras.Model(model.input, [layer.input for layer in layers])
     live = np.zeros(len(layers))
     total = np.zeros(len(layers))
     for i in range(0, len(x), batch_size):

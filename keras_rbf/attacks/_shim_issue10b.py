@@ -59,7 +59,7 @@ def _art_classifier(model, x):
 
     n_classes = evaluate.logits(model, x[:1]).shape[-1]
     return TensorFlowV2Classifier(
-        model=lambda t: model(t), nb_classes=n_classes, input_shape=x.shape[1:],
+        model=lambda t, training=False: evaluate._call(model, t), nb_classes=n_classes, input_shape=x.shape[1:],
         loss_object=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         clip_values=(0.0, 1.0))
 
