@@ -34,6 +34,7 @@ TRAINERS: dict[str, str] = {
 }
 
 COMMANDS: dict[str, str] = {
+    "audit": "keras_rbf.audit:main",
     "bench": "keras_rbf.benchmarks:main",
     "export": "keras_rbf.export:main",
 }

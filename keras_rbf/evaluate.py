@@ -4,7 +4,7 @@
 - `predict_labels`, `correct`, `accuracy`: top-1 decisions and their score;
 - `wilson_interval(k, n)`: the 95 % interval that every reported accuracy carries;
 - `rbf_live_fractions(model, x)`: fraction of live activations per `RBFMapping` layer;
-- `test_split(name)`: the test images and labels of a `keras_rbf.datasets` data set.
+- `load_test_split(name)`: the test images and labels of a `keras_rbf.datasets` data set.
 
 `model` is a Keras model or any callable from a batch of images to logits (a squeezer in
 front of a model, say). Calls are eager and batch by batch: no graph is traced per
@@ -20,8 +20,15 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
-__all__ = ["logits", "predict_labels", "correct", "accuracy", "wilson_interval",
-           "rbf_live_fractions", "test_split"]
+__all__ = [
+    "accuracy",
+    "correct",
+    "load_test_split",
+    "logits",
+    "predict_labels",
+    "rbf_live_fractions",
+    "wilson_interval",
+]
 
 
 def _call(model: Callable, xb: np.ndarray):
@@ -123,7 +130,7 @@ def rbf_live_fractions(model: keras.Model, x: np.ndarray, batch_size: int = 256)
     return {layer.name: float(live[j] / total[j]) for j, layer in enumerate(layers)}
 
 
-def test_split(name: str, **kwargs) -> tuple[np.ndarray, np.ndarray]:
+def load_test_split(name: str, **kwargs) -> tuple[np.ndarray, np.ndarray]:
     """`(x_test, y_test)` of data set `name` from `keras_rbf.datasets.load(name, **kwargs)`.
 
     Accepts both return shapes of the loaders: a mapping `{"train": ..., "test": ...}`

@@ -1,5 +1,6 @@
 """`keras-rbf reproduce mnist` end to end on a few images: files, JSON shape, Markdown."""
 
+import itertools
 import json
 import re
 
@@ -38,11 +39,11 @@ def test_files_and_exact_json_shape(report_dir):
             values = list(c.values())
             assert values[0] == scores["clean"]  # the suite starts from clean accuracy
             assert values[-1] == scores[key]  # and ends at the reported worst case
-            assert all(a >= b for a, b in zip(values, values[1:]))  # cumulative
+            assert all(a >= b for a, b in itertools.pairwise(values))  # cumulative
     analysis = json.loads((report_dir / "analysis.json").read_text())
     assert set(analysis["stages"]) and all(v >= 0 for v in analysis["stages"].values())
     pgd = analysis["curves"]["cnn_mnist"]["pgd"][1]
-    assert all(a >= b for a, b in zip(pgd, pgd[1:]))  # broken images stay broken
+    assert all(a >= b for a, b in itertools.pairwise(pgd))  # broken images stay broken
     assert pgd[1] == table["models"]["cnn_mnist"]["pgd"] or table["n"]["pgd"] != 12
 
 

@@ -157,7 +157,7 @@ def as_logits(model, x_probe):
     if np.all(out >= 0) and np.allclose(out.sum(-1), 1.0, atol=1e-3):
         import keras
 
-        def fn(t):
+        def fn(t, training=False):
             return keras.ops.log(keras.ops.clip(model(t), 1e-12, 1.0))
 
         return fn, "the model outputs probabilities; it is attacked through their logarithm"

@@ -24,10 +24,26 @@ import keras
 import numpy as np
 
 from keras_rbf import attacks, zoo
-from keras_rbf.evaluate import accuracy, correct, logits, test_split, wilson_interval
+from keras_rbf.evaluate import (
+    accuracy,
+    correct,
+    load_test_split,
+    wilson_interval,
+)
 
-__all__ = ["main", "run", "results_for_zoo", "table1", "checklist", "clustering_table",
-           "PAPER_TABLE1", "PAPER_TABLE2", "AUTOATTACK_PUBLISHED", "TABLE1_KEYS", "ReportError"]
+__all__ = [
+    "AUTOATTACK_PUBLISHED",
+    "PAPER_TABLE1",
+    "PAPER_TABLE2",
+    "TABLE1_KEYS",
+    "ReportError",
+    "checklist",
+    "clustering_table",
+    "main",
+    "results_for_zoo",
+    "run",
+    "table1",
+]
 
 PAPER_KEYS = ["fgsm", "bim", "mim", "pgd", "cw", "spsa", "gn"]
 STRONG_EPS = (0.1, 0.3)
@@ -169,7 +185,7 @@ def table1(models: dict, x: np.ndarray, y: np.ndarray, n_spsa: int, suite: str =
         out["correct"][name] = ok
         out["models"][name] = {k: float(np.mean(ok[k])) for k in TABLE1_KEYS if k in ok}
         out["ci95"][name] = {k: _interval(np.sum(ok[k]), len(ok[k])) for k in ok}
-        out["n"].update({k: int(len(v)) for k, v in ok.items()})
+        out["n"].update({k: len(v) for k, v in ok.items()})
     return out
 
 
@@ -444,8 +460,8 @@ def _markdown_table1(report: dict) -> list[str]:
                      + " | ".join(_cell(t["models"][n].get(key), t["ci95"][n].get(key))
                                   for n in names)
                      + f" | {_cell(paper[0])} | {_cell(paper[1])} |")
-    lines += ["", "Strong suite components (cumulative robust accuracy after each attack, "
-              "each attack on the images still standing):", ""]
+    lines += ["", ("Strong suite components (cumulative robust accuracy after each attack, "
+              "each attack on the images still standing):"), ""]
     for name, comps in t["strong_components"].items():
         for key, c in comps.items():
             lines.append(f"- {name}, {key}: " + ", ".join(f"{a} {v:.4f}" for a, v in c.items()))
@@ -458,15 +474,15 @@ def _markdown(report: dict, files: list[str]) -> str:
     names = list(t["models"])
     aa = report["autoattack_published"]
     lines = [f"# {report['dataset']}: ORIG vs PROP under attack", "",
-             f"Test images: {t['n_test']} ({s['data']}); SPSA on the first {s['n_spsa']}, "
+             (f"Test images: {t['n_test']} ({s['data']}); SPSA on the first {s['n_spsa']}, "
              f"Fig. 3 curves and Square alone on the first {s['n_curves']}, Fig. 4 on the first "
              f"{s['n_embed']}. Attacks run on the images the model classifies correctly "
              "(the others already count as errors). "
-             f"Produced by `{s['command']}` in {report['seconds']:.0f} s.", ""]
+             f"Produced by `{s['command']}` in {report['seconds']:.0f} s."), ""]
     lines += _markdown_table1(report)
     lines += ["", "## The published AutoAttack result for this paper", "",
-              f"{aa['source']}: clean {aa['clean']:.2%}, claimed {aa['claimed']:.2%}, "
-              f"AutoAttack {aa['autoattack']:.2%}."]
+              (f"{aa['source']}: clean {aa['clean']:.2%}, claimed {aa['claimed']:.2%}, "
+              f"AutoAttack {aa['autoattack']:.2%}.")]
     if aa["ours"] is not None:
         lo, hi = aa["ours_ci95"]
         lines.append(f"Ours (PROP, strong suite, eps 0.3): {aa['ours']:.2%} "
@@ -479,8 +495,8 @@ def _markdown(report: dict, files: list[str]) -> str:
         lines.append(f"| {row['model']} | {row['check']} | {row['values']} | "
                      f"{'pass' if row['pass'] else '**FAIL**'} |")
     lines += ["", f"## Table 2: k-means on last-layer features (n = {t['n_test']})", "",
-              "| model | silhouette | Calinski-Harabasz | adjusted MI | homogeneity | "
-              "completeness |", "|---|---|---|---|---|---|"]
+              ("| model | silhouette | Calinski-Harabasz | adjusted MI | homogeneity | "
+              "completeness |"), "|---|---|---|---|---|---|"]
     for n in names:
         c = report["clustering"][n]
         lines.append(f"| {n} | {c['silhouette']:.4f} | {c['calinski_harabasz']:.1f} | "
@@ -592,7 +608,7 @@ def run(dataset: str, args: argparse.Namespace, command: str) -> dict:
     orig, prop = (args.orig, args.prop) if args.orig and args.prop else _pair(dataset)
     with stages("load models and data"):
         info = zoo.card(prop)["dataset"]
-        x, y = test_split(info["name"], **info.get("kwargs", {}))
+        x, y = load_test_split(info["name"], **info.get("kwargs", {}))
         n = len(x) if args.n_test is None else min(args.n_test, len(x))
         x, y = np.asarray(x[:n], np.float32), np.asarray(y[:n], np.int64)
         models = {name: zoo.load(name) for name in (orig, prop)}
