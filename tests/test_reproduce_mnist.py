@@ -38,7 +38,7 @@ def test_files_and_exact_json_shape(report_dir):
         for key, c in comps.items():
             values = list(c.values())
             assert values[0] == scores["clean"]  # the suite starts from clean accuracy
-            assert values[-1] == scores[key]  # and ends at the reported worst case
+            assert values[-1] == pytest.approx(scores[key])  # ends at the worst case
             assert all(a >= b for a, b in itertools.pairwise(values))  # cumulative
     analysis = json.loads((report_dir / "analysis.json").read_text())
     assert set(analysis["stages"]) and all(v >= 0 for v in analysis["stages"].values())
@@ -58,7 +58,7 @@ def test_markdown_numbers_come_from_the_json(report_dir):
         for col, name in ((3, "cnn_mnist"), (4, "cnn_rbf_mnist")):
             lo, hi = table["ci95"][name][key]
             assert cells[col] == f"{table['models'][name][key]:.4f} [{lo:.3f}, {hi:.3f}]"
-    assert len(analysis["checklist"]) == 11
+    assert len(analysis["checklist"]) == 9
     for row in analysis["checklist"]:
         assert row["values"] in md
     for name, scores in analysis["clustering"].items():

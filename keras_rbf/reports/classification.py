@@ -138,6 +138,41 @@ def _attack_standing(model, key: str, x, y, ok, **settings) -> tuple[np.ndarray,
     return adv, attack.settings
 
 
+def _strong(model, x, y, eps: float, ok: dict, settings: dict, suite: str, seed: int) -> dict:
+    """Strong suite at `eps` on the images that Table 1's L-inf attacks within `eps` (on all
+    images) left standing: an image they broke is broken, whatever the suite would find,
+    so the suite need not spend its budget there. The worst case is over both.
+
+    Returns:
+        `{"robust": (N,) bool, "components": {attack: cumulative accuracy over all N},
+        "broken_by": (N,) names, "settings": the suite's settings}`.
+    """
+    prior = [k for k in ("fgsm", "bim", "mim", "pgd") if k in ok and len(ok[k]) == len(x)
+             and settings[k].get("eps", np.inf) <= eps + 1e-9]
+    robust = ok["clean"].copy()
+    broken_by = np.where(robust, "", "clean").astype(object)
+    components = {"clean": float(robust.mean())}
+    for k in prior:
+        broken_by[robust & ~ok[k]] = k
+        robust &= ok[k]
+    if prior:
+        components["+".join(prior)] = float(robust.mean())
+    strong = _suite(model, eps, suite, seed)
+    idx = np.flatnonzero(robust)
+    print(f"  strong suite eps {eps} on the {idx.size} images that "
+          f"{'+'.join(prior) or 'the clean pass'} left standing", flush=True)
+    if idx.size:
+        res = strong.run(x[idx], y[idx])
+        robust[idx] = np.asarray(res.robust, bool)
+        if res.broken_by is not None:
+            broken_by[idx] = np.asarray(res.broken_by, object)
+        components.update({c: float(v) * idx.size / len(x)
+                           for c, v in res.components.items() if c != "clean"})
+    return {"robust": robust, "components": components, "broken_by": broken_by,
+            "settings": {**dict(getattr(strong, "settings", {"eps": eps, "suite": suite})),
+                         "after": prior}}
+
+
 def table1(models: dict, x: np.ndarray, y: np.ndarray, n_spsa: int, suite: str = "cpu",
            keys: list[str] = TABLE1_KEYS, seed: int = 0, stages: Stages | None = None) -> dict:
     """Table 1: accuracy of each model under each attack, with n and a 95 % interval.
@@ -174,13 +209,11 @@ def table1(models: dict, x: np.ndarray, y: np.ndarray, n_spsa: int, suite: str =
                     out["adv"][name]["pgd"] = adv
             elif key.startswith("strong_linf_"):
                 eps = float(key.rsplit("_", 1)[1])
-                with stages(f"{name}: strong suite eps {eps} on {len(x)} images"):
-                    strong = _suite(model, eps, suite, seed)
-                    res = strong.run(x, y)
-                ok[key] = np.asarray(res.robust, bool)
-                out["strong_components"][name][key] = dict(res.components)
-                out["broken_by"][name][key] = res.broken_by
-                out["settings"][key] = dict(getattr(strong, "settings", {"eps": eps}))
+                with stages(f"{name}: strong suite eps {eps}"):
+                    res = _strong(model, x, y, eps, ok, out["settings"], suite, seed)
+                ok[key], out["settings"][key] = res["robust"], res["settings"]
+                out["strong_components"][name][key] = res["components"]
+                out["broken_by"][name][key] = res["broken_by"]
             print(f"{name:24s} {key:16s} {np.mean(ok[key]):.4f} (n={len(ok[key])})", flush=True)
         out["correct"][name] = ok
         out["models"][name] = {k: float(np.mean(ok[k])) for k in TABLE1_KEYS if k in ok}
@@ -269,10 +302,6 @@ def checklist(models: dict, x, y, t1: dict, curves: dict, n_square: int,
         eps, curve = curves[name]["pgd"]
         row(f"accuracy falls to ~0 as eps grows (PGD, eps {eps[-1]})",
             f"acc {curve[-1]:.3f} at eps {eps[-1]}", curve[-1] <= 0.05)
-        if {"pgd", "strong_linf_0.1"} <= set(acc):
-            row("strong suite at least as strong as the paper's PGD (same images, eps 0.1)",
-                f"strong 0.1 {acc['strong_linf_0.1']:.3f} vs PGD 0.1 {acc['pgd']:.3f}",
-                acc["strong_linf_0.1"] <= acc["pgd"] + TOL)
         if {"spsa", "strong_linf_0.3"} <= set(acc):
             m = len(ok["spsa"])
             strong = float(ok["strong_linf_0.3"][:m].mean())
@@ -287,7 +316,7 @@ def checklist(models: dict, x, y, t1: dict, curves: dict, n_square: int,
             extra["square_alone"][name] = {"n": m, "square": square, "gradient_part": grad}
             row(f"gradient-free (Square alone) no stronger than the suite's gradient attacks "
                 f"(same {m} images, eps 0.3)",
-                f"Square {square:.3f} vs APGD part {grad:.3f}", square >= grad - TOL)
+                f"Square {square:.3f} vs gradient attacks {grad:.3f}", square >= grad - TOL)
     if len(names) == 2 and all("pgd" in t1["adv"][n] for n in names):
         orig, prop = names
         white = t1["models"][prop]["pgd"]
@@ -477,12 +506,17 @@ def _markdown(report: dict, files: list[str]) -> str:
              (f"Test images: {t['n_test']} ({s['data']}); SPSA on the first {s['n_spsa']}, "
              f"Fig. 3 curves and Square alone on the first {s['n_curves']}, Fig. 4 on the first "
              f"{s['n_embed']}. Attacks run on the images the model classifies correctly "
-             "(the others already count as errors). "
+             "(the others already count as errors); the strong suite at each eps runs on the "
+             "images that Table 1's L-inf attacks within that eps left standing, so its row "
+             "is the worst case over both. "
              f"Produced by `{s['command']}` in {report['seconds']:.0f} s."), ""]
     lines += _markdown_table1(report)
     lines += ["", "## The published AutoAttack result for this paper", "",
               (f"{aa['source']}: clean {aa['clean']:.2%}, claimed {aa['claimed']:.2%}, "
               f"AutoAttack {aa['autoattack']:.2%}.")]
+    if report["dataset"] != "mnist":
+        lines.append(f"That number is for MNIST; this run is on {report['dataset']}, for which "
+                     "no AutoAttack result of this paper's model is published.")
     if aa["ours"] is not None:
         lo, hi = aa["ours_ci95"]
         lines.append(f"Ours (PROP, strong suite, eps 0.3): {aa['ours']:.2%} "
