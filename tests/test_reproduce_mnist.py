@@ -58,7 +58,8 @@ def test_markdown_numbers_come_from_the_json(report_dir):
         for col, name in ((3, "cnn_mnist"), (4, "cnn_rbf_mnist")):
             lo, hi = table["ci95"][name][key]
             assert cells[col] == f"{table['models'][name][key]:.4f} [{lo:.3f}, {hi:.3f}]"
-    assert len(analysis["checklist"]) == 9
+    # 4 per model (+ Square's at each eps where the suite had images left) + 1 transfer
+    assert 9 <= len(analysis["checklist"]) <= 11
     for row in analysis["checklist"]:
         assert row["values"] in md
     for name, scores in analysis["clustering"].items():
@@ -77,3 +78,27 @@ def test_results_for_zoo_blocks(report_dir):
         assert block["accuracy"] == table["models"][name]
         assert block["ci95"] == table["ci95"][name] and block["n"]["spsa"] == 2
         assert "--out-dir" in block["command"]
+
+
+def test_models_found_by_zoo_roles(monkeypatch, tmp_path):
+    from keras_rbf import zoo
+    from keras_rbf.reports import classification as report
+
+    found = {"ORIG": ["plain_x"], "PROP": ["rbf_x", "rbf_y"]}
+    calls = []
+
+    def find(**criteria):
+        calls.append(criteria)
+        return found[criteria["role"]]
+
+    monkeypatch.setattr(zoo, "find", find, raising=False)
+    with pytest.raises(report.ReportError, match="role PROP"):
+        report._pair("mnist")
+    found["PROP"] = ["rbf_x"]
+    assert report._pair("mnist") == ("plain_x", "rbf_x")
+    assert calls[-1] == {"dataset": "mnist", "family": "cnn", "role": "PROP"}
+    monkeypatch.setattr(zoo, "zoo_dir", lambda: tmp_path)
+    assert report._psi_history("rbf_x") == {}  # no training history: no Fig. 6
+    (tmp_path / "rbf_x").mkdir()
+    (tmp_path / "rbf_x" / "history.json").write_text(json.dumps({"psi_change": {"r": [1.0]}}))
+    assert report._psi_history("rbf_x") == {"r": [1.0]}
