@@ -598,7 +598,8 @@ def results_for_zoo(table: dict) -> dict:
 
 def _parser(dataset: str) -> argparse.ArgumentParser:
     expect = {"mnist": "about 5 minutes on 2 CPU cores (1,000 test images)",
-              "fashion_mnist": "about an hour on 2 CPU cores (10,000 test images); "
+              "fashion_mnist": "roughly 30-60 minutes on 2 CPU cores (all 10,000 test "
+                               "images; an estimate scaled from --n-test 200 runs); "
                                "--n-test 1000 takes about as long as the MNIST job"}
     parser = argparse.ArgumentParser(
         prog=f"keras-rbf reproduce {dataset}",
