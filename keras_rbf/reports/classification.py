@@ -363,7 +363,11 @@ def clustering_scores(features: np.ndarray, labels: np.ndarray, seed: int = 0) -
 
 def clustering_table(models: dict, x, y, seed: int, stages: Stages) -> dict:
     """Table 2 for each model on all test images: `{name: scores}`."""
-    with stages(f"Table 2 clustering on {len(x)} images"):
+    from threadpoolctl import threadpool_limits
+
+    # One OpenMP thread for k-means, as for t-SNE in fig4: spinning threads stall on
+    # shared cores.
+    with stages(f"Table 2 clustering on {len(x)} images"), threadpool_limits(1):
         return {name: clustering_scores(_layer_features(m, x, last_only=True)["logits input"],
                                         y, seed) for name, m in models.items()}
 
@@ -402,13 +406,16 @@ def fig4(out: Path, models: dict, x, y, seed: int, stages: Stages) -> str:
     """t-SNE (after PCA to 50 components) of each distinct layer's features, per model."""
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
 
     plt = _plt()
     feats = {name: _layer_features(m, x) for name, m in models.items()}
     cols = max(len(f) for f in feats.values())
     fig, axes = plt.subplots(len(feats), cols, figsize=(3.2 * cols, 3.3 * len(feats)),
                              squeeze=False)
-    with stages(f"Fig. 4 embeddings on {len(x)} images"):
+    # One OpenMP thread: t-SNE's threads spin-wait when TensorFlow or other work holds the
+    # cores (measured here: 200 images, 21 s with 2 threads vs 0.2 s with 1).
+    with stages(f"Fig. 4 embeddings on {len(x)} images"), threadpool_limits(1):
         for i, (name, layers) in enumerate(feats.items()):
             for j, (layer, f) in enumerate(layers.items()):
                 f = PCA(min(50, *f.shape), random_state=seed).fit_transform(f)
