@@ -33,6 +33,8 @@ import subprocess
 import sys
 import time
 
+from keras_rbf.cli_args import ArgumentParser
+
 __all__ = ["QUICK_SHAPES", "SHAPES", "dense_flops", "main", "peak_memory", "rbf_flops"]
 
 # name -> input shape (..., K) as the models see it; P = units = K.
@@ -291,7 +293,7 @@ def _print_tables(rows: list[dict], header: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="keras-rbf bench", description=__doc__,
+    parser = ArgumentParser(prog="keras-rbf bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per case")
@@ -361,7 +363,7 @@ def attack_main(argv: list[str] | None = None) -> int:
     warm-up that traces our loop), the speed ratio (goal: >= 5x), both robust
     accuracies and the CPU.
     """
-    parser = argparse.ArgumentParser(prog="python -m evaluation.bench_attacks")
+    parser = ArgumentParser(prog="python -m evaluation.bench_attacks")
     parser.add_argument("--model", default="cnn_rbf_mnist")
     parser.add_argument("--n", type=int, default=500, help="test images")
     parser.add_argument("--eps", type=float, nargs="+", default=[0.1, 0.3])

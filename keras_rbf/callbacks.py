@@ -12,7 +12,8 @@ import time
 import keras
 import numpy as np
 
-from keras_rbf.layers import RBFMapping, live_fraction
+from keras_rbf.evaluate import rbf_live_fractions
+from keras_rbf.layers import RBFMapping
 
 __all__ = ["RBFMonitor", "EpochTimer", "rbf_layers", "rbf_live_fractions"]
 
@@ -20,29 +21,6 @@ __all__ = ["RBFMonitor", "EpochTimer", "rbf_layers", "rbf_live_fractions"]
 def rbf_layers(model: keras.Model) -> list[RBFMapping]:
     """The `RBFMapping` layers of a model, in topological order."""
     return [layer for layer in model.layers if isinstance(layer, RBFMapping)]
-
-
-def rbf_live_fractions(model: keras.Model, x: np.ndarray, batch_size: int = 256) -> dict:
-    """Live fraction of each RBF layer's activations on inputs `x`.
-
-    Args:
-        model: a functional model containing `RBFMapping` layers.
-        x: model inputs.
-        batch_size: prediction batch size.
-
-    Returns:
-        `{layer_name: fraction in [0, 1]}`; empty for a model without RBF layers.
-    """
-    layers = rbf_layers(model)
-    if not layers:
-        return {}
-    probe = keras.Model(model.inputs, [layer.input for layer in layers])
-    feats = probe.predict(x, batch_size=batch_size, verbose=0)
-    feats = feats if isinstance(feats, list) else [feats]
-    return {
-        layer.name: live_fraction(keras.ops.convert_to_numpy(layer.activations(f)))
-        for layer, f in zip(layers, feats)
-    }
 
 
 class RBFMonitor(keras.callbacks.Callback):

@@ -43,6 +43,7 @@ TRAINERS: dict[str, str] = {
 
 # Commands taking (argv) only.
 COMMANDS: dict[str, str] = {
+    "audit": "keras_rbf.audit:main",
     "bench": "keras_rbf.benchmarks:main",
     "export": "keras_rbf.export:main",
 }
@@ -156,11 +157,9 @@ def _dispatch(argv: list[str]) -> int:
         return _train(rest)
     if command == "zoo":
         return _zoo(rest)
-    if command == "audit":
-        return _call("keras_rbf.audit:main", rest) or 0
     if command in COMMANDS:
         return _call(COMMANDS[command], rest) or 0
-    known = ["reproduce", "audit", "train", "zoo", *COMMANDS]
+    known = ["reproduce", "train", "zoo", *COMMANDS]
     return _usage_error(f"unknown command '{command}'; known: {', '.join(known)}", known)
 
 

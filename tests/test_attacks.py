@@ -101,11 +101,11 @@ def test_gaussian_noise_has_the_requested_l2_norm_before_clipping(model_and_data
     assert np.all(l2 <= 2.0 + 1e-4) and np.all(l2 > 0.5)  # clipping to [0,1] only shrinks
 
 
-def test_attacks_take_any_callable_and_the_generate_shim_is_make(model_and_data):
+def test_attacks_take_any_callable_and_make_builds_by_name(model_and_data):
     model, x, y = model_and_data
-    fn = lambda t: model(t, training=False)
+    fn = lambda t: model(t, training=False)  # noqa: E731
     np.testing.assert_allclose(attacks.FGSM(fn).generate(x, y), attacks.FGSM(model).generate(x, y))
-    np.testing.assert_array_equal(attacks.generate(model, x, y, "bim", nb_iter=2),
+    np.testing.assert_array_equal(attacks.BIM(model, nb_iter=2).generate(x, y),
                                   attacks.make("bim", model, nb_iter=2).generate(x, y))
 
 

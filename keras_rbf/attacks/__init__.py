@@ -38,6 +38,7 @@ from keras_rbf.attacks.paper import (
 )
 from keras_rbf.attacks.square import Square
 from keras_rbf.attacks.suite import StrongSuite, SuiteResult, as_logits
+from keras_rbf.evaluate import accuracy, predict_labels  # re-exported for callers
 
 __all__ = [
     "APGD",
@@ -61,7 +62,6 @@ __all__ = [
     "SuiteResult",
     "accuracy",
     "as_logits",
-    "generate",
     "make",
     "predict_labels",
 ]
@@ -83,18 +83,3 @@ def make(name: str, model: Callable, **settings) -> Attack:
         raise ValueError(f"unknown attack {name!r}; known: {', '.join(ATTACKS)}")
     return ATTACKS[name](model, **settings)
 
-
-def generate(model: Callable, x: np.ndarray, y: np.ndarray, attack: str,
-             **settings) -> np.ndarray:
-    """Shim kept for old callers: `make(attack, model, **settings).generate(x, y)`."""
-    return make(attack, model, **settings).generate(x, y)
-
-
-def accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int = 500) -> float:
-    """Top-1 accuracy of a logits model on `(x, y)`."""
-    return float(np.mean(predict_labels(model, x, batch_size) == np.asarray(y)))
-
-
-def predict_labels(model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    """Arg-max class of a logits model."""
-    return np.argmax(model.predict(x, batch_size=batch_size, verbose=0), axis=-1)

@@ -26,7 +26,9 @@ import numpy as np
 
 from keras_rbf import zoo
 from keras_rbf.datasets import chestxray14
-from keras_rbf.layers import RBFMapping, live_fraction
+# One evaluation module for the package; re-exported here under the names callers use.
+from keras_rbf.evaluate import accuracy, logits, rbf_live_fractions
+from keras_rbf.layers import RBFMapping
 from keras_rbf.recipes import engine
 
 __all__ = [
@@ -79,18 +81,6 @@ def build_entry(name: str, image_size: int | None = None, blocks=None,
     return zoo.build(name, **overrides)
 
 
-def logits(model_fn, x: np.ndarray, batch_size: int = 8) -> np.ndarray:
-    """Logits of `model_fn` on `x`, computed eagerly in batches (no graph tracing)."""
-    out = [keras.ops.convert_to_numpy(model_fn(x[i: i + batch_size]))
-           for i in range(0, len(x), batch_size)]
-    return np.concatenate(out, axis=0)
-
-
-def accuracy(model_fn, x: np.ndarray, y: np.ndarray, batch_size: int = 8) -> float:
-    """Top-1 accuracy of a logits function."""
-    return float(np.mean(np.argmax(logits(model_fn, x, batch_size), axis=-1) == y))
-
-
 def _rbf_layers(model: keras.Model) -> list[RBFMapping]:
     return [layer for layer in model.layers if isinstance(layer, RBFMapping)]
 
@@ -102,16 +92,6 @@ def _rbf_inputs(model: keras.Model, x: np.ndarray, batch_size: int = 8) -> list[
     parts = [p if isinstance(p, (list, tuple)) else [p] for p in parts]
     return [np.concatenate([keras.ops.convert_to_numpy(p[j]) for p in parts])
             for j in range(len(layers))]
-
-
-def rbf_live_fractions(model: keras.Model, x: np.ndarray, batch_size: int = 8) -> dict:
-    """Fraction of live RBF activations (phi in (1e-3, 0.999)) per RBF layer on `x`."""
-    layers = _rbf_layers(model)
-    if not layers:
-        return {}
-    feats = _rbf_inputs(model, x, batch_size)
-    return {layer.name: live_fraction(keras.ops.convert_to_numpy(layer.activations(f)))
-            for layer, f in zip(layers, feats)}
 
 
 def adapt_rbf_centers(model: keras.Model, x: np.ndarray, seed: int = 0) -> dict:

@@ -20,15 +20,14 @@ import numpy as np
 from keras_rbf import datasets, zoo
 from keras_rbf.callbacks import RBFMonitor, rbf_layers, rbf_live_fractions
 from keras_rbf.errors import UserError
+from keras_rbf.evaluate import accuracy
 from keras_rbf.recipes import engine
 
 __all__ = ["main", "train", "adapt_rbf_centers", "evaluate_accuracy"]
 
 
-def evaluate_accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int = 500) -> float:
-    """Top-1 accuracy of a logits model."""
-    logits = model.predict(x, batch_size=batch_size, verbose=0)
-    return float(np.mean(np.argmax(logits, axis=-1) == y))
+# One accuracy for the package (keras_rbf.evaluate); the old name stays importable.
+evaluate_accuracy = accuracy
 
 
 def adapt_rbf_centers(model: keras.Model, x: np.ndarray, seed: int = 0) -> None:

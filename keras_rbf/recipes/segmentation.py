@@ -71,7 +71,7 @@ def evaluate_segmentation(model, x: np.ndarray, y: np.ndarray, batch_size: int =
 
 def rbf_live_fractions(model: keras.Model, x: np.ndarray) -> dict[str, float]:
     """Live fraction (phi in (1e-3, 0.999)) of each RBF layer on inputs `x`."""
-    from keras_rbf.callbacks import rbf_live_fractions as _live
+    from keras_rbf.evaluate import rbf_live_fractions as _live
 
     return {k: round(float(v), 4) for k, v in _live(model, x, batch_size=32).items()}
 

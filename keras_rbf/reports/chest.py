@@ -33,9 +33,11 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keras_rbf.attacks import PGD, L1BIM, LinfBIM
+from keras_rbf.attacks import L1BIM, PGD, LinfBIM
+from keras_rbf.cli_args import ArgumentParser
 from keras_rbf.datasets import chestxray14
 from keras_rbf.defenses.squeezing import bit_depth_squeeze
+from keras_rbf.evaluate import correct as _correct
 from keras_rbf.recipes import chest as recipe
 
 __all__ = ["main", "evaluate", "write_markdown", "PAPER_TABLE3"]
@@ -61,8 +63,6 @@ def _bpda_squeeze(bits: int):
     return squeeze
 
 
-def _correct(model_fn, x, y, batch_size) -> np.ndarray:
-    return np.argmax(recipe.logits(model_fn, x, batch_size), axis=-1) == y
 
 
 def _strong_pgd(craft_fn, eval_fn, x, y, eps, iters, restarts, batch_size, seed) -> np.ndarray:
@@ -184,7 +184,7 @@ def _get_model(name, weights, image_size, blocks, splits, args, gda_stddev=None)
 
 def main(dataset: str = "chest", argv: list[str] | None = None) -> int:
     """`keras-rbf reproduce chest --data-dir DIR [...]`: writes table3.json and table3.md."""
-    p = argparse.ArgumentParser(prog="keras-rbf reproduce chest", description=__doc__,
+    p = ArgumentParser(prog="keras-rbf reproduce chest", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", default=os.environ.get(chestxray14.ENV_VAR))
     p.add_argument("--out", default="reports/chest")

@@ -39,10 +39,14 @@ import numpy as np
 from keras_rbf import zoo
 from keras_rbf.analysis.segmentation_metrics import scores
 from keras_rbf.attacks.dag import DAG
-from keras_rbf.errors import UserError
+from keras_rbf.cli_args import ArgumentParser
 from keras_rbf.defenses.adversarial_training import adversarial_fit
+from keras_rbf.errors import UserError
 from keras_rbf.recipes.segmentation import (
-    compile_segmentation, load_data, predict_masks, rbf_live_fractions,
+    compile_segmentation,
+    load_data,
+    predict_masks,
+    rbf_live_fractions,
 )
 
 __all__ = ["run", "main", "zoo_models", "ablation_models", "write_markdown"]
@@ -195,25 +199,73 @@ def run(
     x_train, y_train = data["train"][0], data["train"][1].astype("int32")
     iterations = tuple(sorted(set(int(m) for m in iterations)))
     models = _load_models(pairs, weights, build_overrides)
-    squeezers = _squeezers()
     timings: dict[str, float] = {}
+    advt = {"train_images": advt_train, "epochs": advt_epochs, "dag_iterations": advt_iterations}
+    _add_advt(models, pairs, x_train, y_train, gamma, advt, seed, timings)
+    table4, adversarial, predictions = _table4(models, pairs, x_test, y_test, iterations,
+                                               gamma, batch_size, num_figure, timings)
+    table5, label = _table5(models, pairs, adversarial, y_test, iterations, batch_size)
+    t = time.perf_counter()
+    prop_net = "V-Net" if "V-Net" in pairs else "U-Net"
+    prop_entry = pairs[prop_net][1]
+    schedule = {"train_images": ablation_train, "epochs": ablation_epochs}
+    variants = ablation_models(prop_entry) if ablation_source == "zoo" else {}
+    table6 = _table6(prop_entry, variants, ablation,
+                     x_train, y_train, x_test, y_test, iterations, gamma, batch_size, schedule,
+                     seed, weights, build_overrides)
+    timings["table6"] = round(time.perf_counter() - t, 1)
 
-    # ADVT: fine-tune ORIG with DAG examples crafted against the model being trained.
+    live = {models[(net, "PROP")][0]: rbf_live_fractions(models[(net, "PROP")][1], x_test)
+            for net in pairs}
+    checks = _masking_checks(table4, table5, iterations, label)
+    figures = [_figure(out_dir / f"fig5_{net.lower().replace('-', '')}.png", net, x_test[:num_figure],
+                       y_test[:num_figure], predictions, max(iterations)) for net in pairs]
+    timings["total"] = round(time.perf_counter() - t_start, 1)
+    results = {
+        "dataset": dataset,
+        "synthetic": dataset.startswith("synth"),
+        "command": command,
+        "models": {f"{net} {m}": models[(net, m)][0] for net, m in models},
+        "weights": weights,
+        "settings": _settings(pairs, len(x_test), gamma, iterations, advt, ablation_source,
+                              {**schedule, "train_images": min(ablation_train, len(x_train))},
+                              seed, prop_entry),
+        "table4": table4, "table5": table5, "table6": table6,
+        "rbf_live_fraction_test": live, "gradient_masking_checks": checks,
+        "figures": [f.name for f in figures], "seconds": timings,
+    }
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out_dir / "README.md").write_text(write_markdown(results))
+    return results
+
+
+def _add_advt(models, pairs, x_train, y_train, gamma, advt, seed, timings) -> None:
+    """ADVT: ORIG fine-tuned with DAG examples crafted against the model being trained;
+    adds `models[(net, "ADVT")]`."""
     for net in pairs:
         t = time.perf_counter()
         entry, base = models[(net, "ORIG")]
-        advt = keras.models.clone_model(base)
-        advt.set_weights(base.get_weights())
-        compile_segmentation(advt)
-        if advt_epochs > 0:  # 0: ADVT = ORIG, for smoke tests of the pipeline only
-            dag_attack = DAG(advt, gamma=gamma, iterations=advt_iterations)
-            adversarial_fit(advt, x_train[:advt_train], y_train[:advt_train], dag_attack,
-                            epochs=advt_epochs, batch_size=16, adversarial_fraction=0.5, seed=seed)
-        models[(net, "ADVT")] = (f"{entry} + ADVT fine-tuning (this run)", advt)
+        model = keras.models.clone_model(base)
+        model.set_weights(base.get_weights())
+        compile_segmentation(model)
+        if advt["epochs"] > 0:  # 0: ADVT = ORIG, for smoke tests of the pipeline only
+            n = advt["train_images"]
+            dag_attack = DAG(model, gamma=gamma, iterations=advt["dag_iterations"])
+            adversarial_fit(model, x_train[:n], y_train[:n], dag_attack, epochs=advt["epochs"],
+                            batch_size=16, adversarial_fraction=0.5, seed=seed)
+        models[(net, "ADVT")] = (f"{entry} + ADVT fine-tuning (this run)", model)
         timings[f"advt_{net}"] = round(time.perf_counter() - t, 1)
         _log(f"ADVT {net}: {timings[f'advt_{net}']} s")
 
-    # Table 4 (white box) and the adversarial images reused by Tables 5 and Fig. 5.
+
+def _table4(models, pairs, x_test, y_test, iterations, gamma, batch_size, num_figure,
+            timings) -> tuple[dict, dict, dict]:
+    """Table 4 (white box) and the adversarial images reused by Table 5 and Fig. 5.
+
+    Returns:
+        `(table4, adversarial, predictions)` keyed by net and `(net, method)`.
+    """
+    squeezers = _squeezers()
     table4, adversarial, predictions = {}, {}, {}
     for net in pairs:
         table4[net] = {}
@@ -229,8 +281,15 @@ def run(
             }
             timings[f"table4_{net}_{method}"] = round(time.perf_counter() - t, 1)
             _log(f"Table 4 {net} {method}: {timings[f'table4_{net}_{method}']} s")
+    return table4, adversarial, predictions
 
-    # Table 5 (black box): rows = source of the DAG images, columns = attacked model.
+
+def _table5(models, pairs, adversarial, y_test, iterations, batch_size) -> tuple[dict, dict]:
+    """Table 5 (black box): rows = source of the DAG images, columns = attacked model.
+
+    Returns:
+        `(table5, label)`: `{"<m>i": {source: {target: scores}}}` and `(net, role) -> name`.
+    """
     nets = [(net, m) for net in pairs for m in ("ORIG", "PROP")]
     label = {("U-Net", "ORIG"): "U-Net", ("U-Net", "PROP"): "U-PROP",
              ("V-Net", "ORIG"): "V-Net", ("V-Net", "PROP"): "V-PROP"}
@@ -243,14 +302,16 @@ def run(
             }
             for src in nets
         }
+    return table5, label
 
-    # Table 6: V-Net + RBF with Psi / beta learned or frozen. From the zoo where the data
-    # set has the four variants trained with the same recipe, else trained here.
+
+def _table6(prop_entry, zoo_variants, ablation, x_train, y_train, x_test, y_test, iterations,
+            gamma, batch_size, schedule, seed, weights, build_overrides) -> dict:
+    """Table 6: the PROP net with Psi / beta learned or frozen, from the zoo where
+    `zoo_variants` has the variant (same recipe as PROP), else trained here on
+    `schedule["train_images"]` images for `schedule["epochs"]` epochs."""
     t = time.perf_counter()
     table6 = {}
-    prop_net = "V-Net" if "V-Net" in pairs else "U-Net"
-    prop_entry = pairs[prop_net][1]
-    zoo_variants = ablation_models(prop_entry) if ablation_source == "zoo" else {}
     for learn_psi, learn_beta in ablation:
         variant = f"psi={'learned' if learn_psi else 'identity'}, beta={'learned' if learn_beta else 'fixed'}"
         entry = zoo_variants.get((learn_psi, learn_beta))
@@ -262,51 +323,35 @@ def run(
             rbf_kwargs = {**zoo.card(prop_entry)["builder_kwargs"].get("rbf_kwargs", {}),
                           "learn_psi": learn_psi, "learn_beta": learn_beta}
             model = zoo.build(prop_entry, **{**(build_overrides or {}), "rbf_kwargs": rbf_kwargs})
-            if ablation_epochs > 0:  # 0: untrained, for smoke tests of the pipeline only
+            n, epochs = schedule["train_images"], schedule["epochs"]
+            if epochs > 0:  # 0: untrained, for smoke tests of the pipeline only
                 compile_segmentation(model)
-                model.fit(x_train[:ablation_train], y_train[:ablation_train], batch_size=16,
-                          epochs=ablation_epochs, shuffle=True, verbose=0)
-            source = f"trained in this run ({ablation_epochs} epochs on {min(ablation_train, len(x_train))} images)"
+                model.fit(x_train[:n], y_train[:n], batch_size=16,
+                          epochs=epochs, shuffle=True, verbose=0)
+            source = f"trained in this run ({epochs} epochs on {min(n, len(x_train))} images)"
         res, _ = _attack_and_score(model, x_test, y_test, iterations, gamma, batch_size)
         res["rbf_live_fraction_test"] = rbf_live_fractions(model, x_test)
         res["source"] = source
         table6[variant] = res
         _log(f"Table 6 {variant} ({source}): {round(time.perf_counter() - t, 1)} s so far")
-    timings["table6"] = round(time.perf_counter() - t, 1)
+    return table6
 
-    live = {models[(net, "PROP")][0]: rbf_live_fractions(models[(net, "PROP")][1], x_test)
-            for net in pairs}
-    checks = _masking_checks(table4, table5, iterations, label)
-    figures = [_figure(out_dir / f"fig5_{net.lower().replace('-', '')}.png", net, x_test[:num_figure],
-                       y_test[:num_figure], predictions, max(iterations)) for net in pairs]
-    timings["total"] = round(time.perf_counter() - t_start, 1)
-    results = {
-        "dataset": dataset,
-        "synthetic": dataset.startswith("synth"),
-        "command": command,
-        "models": {f"{net} {m}": models[(net, m)][0] for net, m in models},
-        "weights": weights,
-        "settings": {
-            "networks": list(pairs), "num_test": int(len(x_test)), "dag": {"gamma": gamma, "iterations": list(iterations),
-                                                  "clip": [0.0, 1.0], "targets": "flipped labels",
-                                                  "true_labels": "ground truth"},
-            "FSG": "gaussian_squeeze(sigma=1.0)", "FSM": "median_squeeze(size=3)",
-            "ADVT": {"from": "ORIG zoo weights", "train_images": advt_train, "epochs": advt_epochs,
-                     "dag_iterations": advt_iterations, "adversarial_fraction": 0.5,
-                     "optimizer": "Adadelta(1.0, rho=0.95)", "batch_size": 16},
-            "ablation": {"source": ablation_source,
-                         "train_images": min(ablation_train, len(x_train)), "epochs": ablation_epochs,
-                         "optimizer": "Adadelta(1.0, rho=0.95)", "batch_size": 16, "seed": seed,
-                         "architecture": prop_entry},
-            "white_box": "DAG gradients through the whole pipeline, squeezers included",
-        },
-        "table4": table4, "table5": table5, "table6": table6,
-        "rbf_live_fraction_test": live, "gradient_masking_checks": checks,
-        "figures": [f.name for f in figures], "seconds": timings,
+
+def _settings(pairs, num_test, gamma, iterations, advt, ablation_source, schedule, seed,
+              prop_entry) -> dict:
+    """The run's settings as `results.json` records them."""
+    return {
+        "networks": list(pairs), "num_test": int(num_test),
+        "dag": {"gamma": gamma, "iterations": list(iterations), "clip": [0.0, 1.0],
+                "targets": "flipped labels", "true_labels": "ground truth"},
+        "FSG": "gaussian_squeeze(sigma=1.0)", "FSM": "median_squeeze(size=3)",
+        "ADVT": {"from": "ORIG zoo weights", **advt, "adversarial_fraction": 0.5,
+                 "optimizer": "Adadelta(1.0, rho=0.95)", "batch_size": 16},
+        "ablation": {"source": ablation_source, **schedule,
+                     "optimizer": "Adadelta(1.0, rho=0.95)", "batch_size": 16, "seed": seed,
+                     "architecture": prop_entry},
+        "white_box": "DAG gradients through the whole pipeline, squeezers included",
     }
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (out_dir / "README.md").write_text(write_markdown(results))
-    return results
 
 
 def _masking_checks(table4, table5, iterations, label) -> list[dict]:
@@ -423,7 +468,7 @@ def write_markdown(r: dict) -> str:
 
 def main(dataset: str, argv: list[str] | None = None) -> int:
     """`keras-rbf reproduce synthlesion|isic2017 [--num-test N] [--data-dir ROOT] ...`."""
-    parser = argparse.ArgumentParser(prog=f"keras-rbf reproduce {dataset}")
+    parser = ArgumentParser(prog=f"keras-rbf reproduce {dataset}")
     parser.add_argument("--data-dir", default=None, help="ISIC 2017 root (default $KERAS_RBF_ISIC2017_DIR)")
     parser.add_argument("--weights-dir", default=None,
                         help="folder with <name>/<name>.weights.h5 (sets $KERAS_RBF_WEIGHTS_DIR)")

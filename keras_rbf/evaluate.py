@@ -1,0 +1,142 @@
+"""The evaluation helpers every report, recipe and callback uses (written once here).
+
+- `logits(model, x, batch_size)`: a model's outputs on `x`, batch by batch;
+- `predict_labels`, `correct`, `accuracy`: top-1 decisions and their score;
+- `wilson_interval(k, n)`: the 95 % interval that every reported accuracy carries;
+- `rbf_live_fractions(model, x)`: fraction of live activations per `RBFMapping` layer;
+- `load_test_split(name)`: the test images and labels of a `keras_rbf.datasets` data set.
+
+`model` is a Keras model or any callable from a batch of images to logits (a squeezer in
+front of a model, say). Calls are eager and batch by batch: no graph is traced per
+model, which matters for the many short evaluations a report makes, and batches of
+different sizes never retrace.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import keras
+import numpy as np
+
+__all__ = [
+    "accuracy",
+    "correct",
+    "load_test_split",
+    "logits",
+    "predict_labels",
+    "rbf_live_fractions",
+    "wilson_interval",
+]
+
+
+def _call(model: Callable, xb: np.ndarray):
+    # Keras models take `training`; an arbitrary callable (a squeezer lambda) may not.
+    if isinstance(model, keras.Model):
+        return model(xb, training=False)
+    return model(xb)
+
+
+def logits(model: Callable, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    """Outputs of `model` on `x`, computed in batches.
+
+    Args:
+        model: a Keras model or a callable from `(B, ...)` images to `(B, classes)` outputs.
+        x: `(N, ...)` inputs.
+        batch_size: inputs per call.
+
+    Returns:
+        `(N, classes)` NumPy array (float32 as the model gives it).
+    """
+    if len(x) == 0:
+        raise ValueError("logits: no inputs (x is empty)")
+    out = [keras.ops.convert_to_numpy(_call(model, x[i: i + batch_size]))
+           for i in range(0, len(x), batch_size)]
+    return np.concatenate(out, axis=0)
+
+
+def predict_labels(model: Callable, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    """Arg-max class of `model` on each input: `(N,)` int64."""
+    return np.argmax(logits(model, x, batch_size), axis=-1).astype(np.int64)
+
+
+def correct(model: Callable, x: np.ndarray, y: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    """`(N,)` bool mask: True where `model`'s top-1 class equals label `y`."""
+    return predict_labels(model, x, batch_size) == np.asarray(y)
+
+
+def accuracy(model: Callable, x: np.ndarray, y: np.ndarray, batch_size: int = 500) -> float:
+    """Top-1 accuracy of `model` on `(x, y)`, a float in [0, 1]."""
+    return float(np.mean(correct(model, x, y, batch_size)))
+
+
+def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion k / n (95 % for z = 1.96).
+
+    Chosen over the normal approximation because it stays inside [0, 1] and keeps a
+    sensible width at k = 0 or k = n, where robust accuracies often sit.
+
+    Args:
+        k: successes (correct images), 0 <= k <= n.
+        n: trials (images).
+        z: standard-normal quantile of the level.
+
+    Returns:
+        `(low, high)`; `(0.0, 1.0)` when n == 0.
+    """
+    if n < 0 or not 0 <= k <= max(n, 0):
+        raise ValueError(f"wilson_interval needs 0 <= k <= n, got k={k}, n={n}")
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    # At k = 0 or k = n the bound is exactly 0 or 1; rounding must not move it off p.
+    low = 0.0 if k == 0 else max(0.0, centre - half)
+    high = 1.0 if k == n else min(1.0, centre + half)
+    return low, high
+
+
+def rbf_live_fractions(model: keras.Model, x: np.ndarray, batch_size: int = 256) -> dict:
+    """Live fraction (phi in (1e-3, 0.999)) of each `RBFMapping` layer's activations on `x`.
+
+    Args:
+        model: a functional model containing `RBFMapping` layers.
+        x: `(N, ...)` model inputs.
+        batch_size: inputs per call.
+
+    Returns:
+        `{layer_name: fraction in [0, 1]}`; empty for a model without RBF layers.
+    """
+    from keras_rbf.callbacks import rbf_layers
+    from keras_rbf.layers import live_fraction
+
+    layers = rbf_layers(model)
+    if not layers:
+        return {}
+    probe = keras.Model(model.input, [layer.input for layer in layers])
+    live = np.zeros(len(layers))
+    total = np.zeros(len(layers))
+    for i in range(0, len(x), batch_size):
+        feats = probe(x[i: i + batch_size], training=False)
+        feats = feats if isinstance(feats, (list, tuple)) else [feats]
+        for j, (layer, f) in enumerate(zip(layers, feats)):
+            # Weighted by size so batches of any length give the mean over all activations.
+            phi = keras.ops.convert_to_numpy(layer.activations(f))
+            live[j] += live_fraction(phi) * phi.size
+            total[j] += phi.size
+    return {layer.name: float(live[j] / total[j]) for j, layer in enumerate(layers)}
+
+
+def load_test_split(name: str, **kwargs) -> tuple[np.ndarray, np.ndarray]:
+    """`(x_test, y_test)` of data set `name` from `keras_rbf.datasets.load(name, **kwargs)`.
+
+    Accepts both return shapes of the loaders: a mapping `{"train": ..., "test": ...}`
+    and the older `((x_train, y_train), (x_test, y_test))`.
+    """
+    from keras_rbf import datasets
+
+    data = datasets.load(name, **kwargs)
+    return data["test"] if isinstance(data, dict) else data[1]
