@@ -14,8 +14,8 @@ from keras_rbf._quiet import quiet_tensorflow_startup as _quiet
 # The `keras-rbf` command keeps TensorFlow's C++ start-up lines (oneDNN, CUDA probes) off
 # the user's terminal; imported as a library, the package leaves logging alone.
 with _quiet(_os.path.basename(_sys.argv[0] if _sys.argv else "") == "keras-rbf"):
-    from keras_rbf.layers import MinValue, PsiIdentity, RBFMapping, live_fraction, rbf_block
     from keras_rbf import attacks, datasets, models, zoo  # models registers custom layers
+    from keras_rbf.layers import MinValue, PsiIdentity, RBFMapping, live_fraction, rbf_block
 
 __version__ = "0.1.0"
 

@@ -129,8 +129,8 @@ def test_publish_refuses_an_installed_package(in_tmp, capsys):
     import sysconfig
 
     site_zoo = Path(sysconfig.get_paths()["purelib"]) / "keras_rbf" / "_zoo_files"
-    from keras_rbf.publish import source_zoo_dir
     from keras_rbf.errors import UserError
+    from keras_rbf.publish import source_zoo_dir
 
     with pytest.raises(UserError, match="inside an installed package"):
         source_zoo_dir(site_zoo)

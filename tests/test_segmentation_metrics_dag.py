@@ -5,7 +5,12 @@ import numpy as np
 import pytest
 
 from keras_rbf.analysis.segmentation_metrics import (
-    dice, false_negative_rate, false_positive_rate, masks_from_logits, scores, summarize,
+    dice,
+    false_negative_rate,
+    false_positive_rate,
+    masks_from_logits,
+    scores,
+    summarize,
 )
 from keras_rbf.attacks.dag import DAG, adversarial_targets
 

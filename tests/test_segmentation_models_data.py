@@ -1,7 +1,6 @@
 """The ISIC 2017 loader (on a fixture in the official layout),
 the synthetic lesion generator, adversarial training and the segmentation zoo cards."""
 
-import json
 
 import keras
 import numpy as np

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-
 from keras_rbf.attacks.apgd import APGD, APGDCE, APGDDLR, APGDT
 from keras_rbf.attacks.base import Attack, AttackInputError
 from keras_rbf.attacks.dag import DAG, DAGResult

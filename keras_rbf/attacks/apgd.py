@@ -34,7 +34,13 @@ import numpy as np
 import tensorflow as tf
 
 from keras_rbf.attacks.base import (
-    Attack, check_images, check_positive, check_seed, compiled, image_keys, logits_fn,
+    Attack,
+    check_images,
+    check_positive,
+    check_seed,
+    compiled,
+    image_keys,
+    logits_fn,
 )
 
 __all__ = [

@@ -22,7 +22,13 @@ import numpy as np
 import tensorflow as tf
 
 from keras_rbf.attacks.base import (
-    Attack, AttackInputError, check_images, check_positive, check_seed, compiled, image_keys,
+    Attack,
+    AttackInputError,
+    check_images,
+    check_positive,
+    check_seed,
+    compiled,
+    image_keys,
 )
 
 __all__ = ["Square", "margin", "p_selection"]

@@ -26,9 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_rbf.errors import UserError
-
 from keras_rbf.datasets import DatasetNotFoundError
+from keras_rbf.errors import UserError
 
 __all__ = ["load", "load_split", "list_pairs", "as_dataset", "ISICLayoutError", "SPLIT_DIRS"]
 

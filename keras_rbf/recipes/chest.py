@@ -26,6 +26,7 @@ import numpy as np
 
 from keras_rbf import zoo
 from keras_rbf.datasets import chestxray14
+
 # One evaluation module for the package; re-exported here under the names callers use.
 from keras_rbf.evaluate import accuracy, logits, rbf_live_fractions
 from keras_rbf.layers import RBFMapping

@@ -22,9 +22,9 @@ import keras
 import numpy as np
 
 from keras_rbf import datasets, zoo
+from keras_rbf.analysis.segmentation_metrics import masks_from_logits, scores
 from keras_rbf.errors import UserError
 from keras_rbf.recipes import engine
-from keras_rbf.analysis.segmentation_metrics import masks_from_logits, scores
 
 __all__ = ["main", "train", "load_data", "compile_segmentation", "predict_masks",
            "evaluate_segmentation", "rbf_live_fractions", "FAMILY"]

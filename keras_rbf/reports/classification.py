@@ -25,6 +25,7 @@ import numpy as np
 
 from keras_rbf import attacks, zoo
 from keras_rbf.cli_args import ArgumentParser
+from keras_rbf.errors import UserError
 from keras_rbf.evaluate import (
     accuracy,
     correct,
