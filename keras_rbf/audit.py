@@ -195,7 +195,7 @@ def audit(model_path: str, data: str, eps: list[float], out_dir: str, n: int | N
     suites, components, settings = {}, {}, {}
     for e in eps:
         key = f"strong_linf_{e:g}"
-        strong = attacks.StrongSuite(fn, e, suite=suite, seed=seed)
+        strong = attacks.StrongSuite(fn, eps=e, suite=suite, seed=seed)
         suites[e] = strong.run(x, y)
         ok[key] = np.asarray(suites[e].robust, bool)
         components[key] = dict(suites[e].components)

@@ -26,7 +26,7 @@ def model_path(tmp_path_factory):
     """A small MLP with a softmax head, trained briefly here on MNIST's training split."""
     from keras_rbf import datasets
 
-    (x, y), _ = datasets.load("mnist")
+    x, y = datasets.load("mnist")["train"]
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
                               keras.layers.Dense(64, activation="relu"),

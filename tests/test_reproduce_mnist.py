@@ -98,7 +98,10 @@ def test_models_found_by_zoo_roles(monkeypatch, tmp_path):
     assert report._pair("mnist") == ("plain_x", "rbf_x")
     assert calls[-1] == {"dataset": "mnist", "family": "cnn", "role": "PROP"}
     monkeypatch.setattr(zoo, "zoo_dir", lambda: tmp_path)
-    assert report._psi_history("rbf_x") == {}  # no training history: no Fig. 6
     (tmp_path / "rbf_x").mkdir()
-    (tmp_path / "rbf_x" / "history.json").write_text(json.dumps({"psi_change": {"r": [1.0]}}))
+    card = {"name": "rbf_x", "weights": {"0": {"file": "w.h5", "sha256": "ab"}}}
+    (tmp_path / "rbf_x" / "card.json").write_text(json.dumps(card))
+    assert report._psi_history("rbf_x") == {}  # no training history: no Fig. 6
+    run = {"weights_sha256": "ab", "history": {"psi_change": {"r": [1.0]}}}
+    (tmp_path / "rbf_x" / "results.json").write_text(json.dumps({"training": {"0": run}}))
     assert report._psi_history("rbf_x") == {"r": [1.0]}

@@ -111,7 +111,7 @@ def test_skin_zoo_entries_need_real_weights_and_build_without():
         zoo.load("unet_rbf_skin")
     msg = str(err.value)
     assert "ISIC 2017" in msg and "keras-rbf train unet_rbf_skin --data-dir" in msg
-    assert "weights=None" in msg and "KERAS_RBF_WEIGHTS_DIR" in msg
+    assert "weights=None" in msg and "runs/unet_rbf_skin/unet_rbf_skin.weights.h5" in msg
     model = zoo.load("unet_rbf_skin", weights=None, input_shape=(32, 32, 3), encoder_filters=2)
     assert model.output_shape == (None, 32, 32, 2) and _rbf_layers(model)
     for name in ("unet_skin", "unet_rbf_skin", "vnet_skin", "vnet_rbf_skin"):

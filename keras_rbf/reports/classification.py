@@ -14,7 +14,6 @@ Each table is one function below over `keras_rbf.evaluate`; `run` calls them in 
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import time
 from contextlib import contextmanager
@@ -115,10 +114,7 @@ def _psi_history(name: str) -> dict:
 
 
 def _suite(model, eps: float, suite: str, seed: int):
-    kwargs = {"suite": suite, "seed": seed}
-    if "progress" in inspect.signature(attacks.StrongSuite).parameters:
-        kwargs["progress"] = True
-    return attacks.StrongSuite(model, eps, **kwargs)
+    return attacks.StrongSuite(model, eps=eps, suite=suite, seed=seed, progress=True)
 
 
 def _interval(k: int, n: int) -> list[float]:
