@@ -4,7 +4,7 @@ It checks what every Keras layer must do: config round trip (`get_config` /
 `from_config`), output shape and dtype, symbolic call, the number of trainable and
 non-trainable weights and of losses, a short training run (`fit`), and a forward pass
 under a mixed-precision policy. The numbers of the layer are checked against a float64
-NumPy reference in tests/test_layers.py.
+NumPy reference in tests/layers/test_rbf_mapping.py.
 
 `keras.src.testing` is a private API: where a Keras release moves or changes it, this
 module skips with the reason instead of failing.
