@@ -32,17 +32,30 @@ def bench(name: str, size: int, batch: int, steps: int, mode: str) -> dict:
     t0 = time.perf_counter()
     model = build_entry(name, size)
     build_s = time.perf_counter() - t0
-    rbf_params = sum(layer.count_params() for layer in model.layers if isinstance(layer, RBFMapping))
-    x = np.random.default_rng(0).uniform(size=(batch, size, size, model.input_shape[-1])).astype("float32")
+    rbf_params = sum(
+        layer.count_params() for layer in model.layers if isinstance(layer, RBFMapping)
+    )
+    x = (
+        np.random.default_rng(0)
+        .uniform(size=(batch, size, size, model.input_shape[-1]))
+        .astype("float32")
+    )
     y = np.arange(batch) % 2
-    out = {"model": name, "input": [size, size, model.input_shape[-1]], "batch": batch,
-           "params": int(model.count_params()), "rbf_layer_params": int(rbf_params),
-           "build_s": round(build_s, 2)}
-    for run_eagerly in ([False] if mode == "graph" else [True] if mode == "eager" else [True, False]):
+    out = {
+        "model": name,
+        "input": [size, size, model.input_shape[-1]],
+        "batch": batch,
+        "params": int(model.count_params()),
+        "rbf_layer_params": int(rbf_params),
+        "build_s": round(build_s, 2),
+    }
+    for run_eagerly in [False] if mode == "graph" else [True] if mode == "eager" else [True, False]:
         key = "eager" if run_eagerly else "graph"
-        model.compile(optimizer=paper_optimizer(1000),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      run_eagerly=run_eagerly)
+        model.compile(
+            optimizer=paper_optimizer(1000),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            run_eagerly=run_eagerly,
+        )
         t0 = time.perf_counter()
         model.train_on_batch(x, y)
         out[f"{key}_first_step_s"] = round(time.perf_counter() - t0, 2)
@@ -57,19 +70,30 @@ def bench(name: str, size: int, batch: int, steps: int, mode: str) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--size", type=int, default=299)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--mode", choices=["graph", "eager", "both"], default="both")
-    p.add_argument("--models", nargs="+",
-                   default=["inception_resnet_v2_chest", "inception_resnet_v2_rbf_chest"])
+    p.add_argument(
+        "--models",
+        nargs="+",
+        default=["inception_resnet_v2_chest", "inception_resnet_v2_rbf_chest"],
+    )
     args = p.parse_args(argv)
     import tensorflow as tf
 
-    print(json.dumps({"machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, "
-                                 f"GPUs: {len(tf.config.list_physical_devices('GPU'))}",
-                      "tensorflow": tf.__version__}))
+    print(
+        json.dumps(
+            {
+                "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, "
+                f"GPUs: {len(tf.config.list_physical_devices('GPU'))}",
+                "tensorflow": tf.__version__,
+            }
+        )
+    )
     for name in args.models:
         print(json.dumps(bench(name, args.size, args.batch, args.steps, args.mode)), flush=True)
     return 0

@@ -13,5 +13,7 @@ from keras_rbf.reports.segmentation import main
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in ("synthlesion", "isic2017"):
-        sys.exit("usage: python -m evaluation.segmentation synthlesion|isic2017 [--data-dir ROOT] ...")
+        sys.exit(
+            "usage: python -m evaluation.segmentation synthlesion|isic2017 [--data-dir ROOT] ..."
+        )
     sys.exit(main(sys.argv[1], sys.argv[2:]))

@@ -19,5 +19,15 @@ with _quiet(_os.path.basename(_sys.argv[0] if _sys.argv else "") == "keras-rbf")
 
 __version__ = "0.1.0"
 
-__all__ = ["RBFMapping", "rbf_block", "MinValue", "PsiIdentity", "live_fraction",
-           "attacks", "datasets", "models", "zoo", "__version__"]
+__all__ = [
+    "RBFMapping",
+    "rbf_block",
+    "MinValue",
+    "PsiIdentity",
+    "live_fraction",
+    "attacks",
+    "datasets",
+    "models",
+    "zoo",
+    "__version__",
+]

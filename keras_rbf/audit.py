@@ -68,8 +68,10 @@ def load_data(spec: str, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
             raise AuditError(f"data file {spec} does not exist")
         with np.load(path) as data:
             if "x" not in data or "y" not in data:
-                raise AuditError(f"{spec} must hold arrays 'x' (N, H, W, C) and 'y' (N,); "
-                                 f"it holds {sorted(data)}")
+                raise AuditError(
+                    f"{spec} must hold arrays 'x' (N, H, W, C) and 'y' (N,); "
+                    f"it holds {sorted(data)}"
+                )
             x, y = data["x"], data["y"]
     else:
         from keras_rbf.datasets import DatasetNotFoundError
@@ -79,8 +81,10 @@ def load_data(spec: str, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         except DatasetNotFoundError as err:
             raise AuditError(str(err).splitlines()[0]) from err
         except ValueError as err:
-            raise AuditError(f"unknown data set {spec!r}: use mnist, fashion_mnist or an .npz "
-                             "file with 'x' and 'y'") from err
+            raise AuditError(
+                f"unknown data set {spec!r}: use mnist, fashion_mnist or an .npz "
+                "file with 'x' and 'y'"
+            ) from err
     x = np.asarray(x)
     if x.ndim != 4:
         raise AuditError(f"images must have shape (N, H, W, C), got {x.shape}")
@@ -104,8 +108,9 @@ def load_model(path: str):
     try:
         return keras.saving.load_model(path)
     except Exception as err:  # Keras raises many kinds for a file it cannot read
-        raise AuditError(f"cannot load {path} as a Keras model: {str(err).splitlines()[0]}")\
-            from err
+        raise AuditError(
+            f"cannot load {path} as a Keras model: {str(err).splitlines()[0]}"
+        ) from err
 
 
 def check_classifier(model, x: np.ndarray, y: np.ndarray) -> int:
@@ -118,14 +123,19 @@ def check_classifier(model, x: np.ndarray, y: np.ndarray) -> int:
     try:
         out = logits(model, x[:4])
     except Exception as err:  # wrong input shape and the like, in many error types
-        raise AuditError(f"the model does not accept images of shape {x.shape[1:]}: "
-                         f"{str(err).splitlines()[0]}") from err
+        raise AuditError(
+            f"the model does not accept images of shape {x.shape[1:]}: {str(err).splitlines()[0]}"
+        ) from err
     if out.ndim != 2 or out.shape[0] != len(x[:4]) or out.shape[1] < 2:
-        raise AuditError(f"the model's output has shape {out.shape} for {len(x[:4])} images; "
-                         "a classifier must output (N, classes) scores")
+        raise AuditError(
+            f"the model's output has shape {out.shape} for {len(x[:4])} images; "
+            "a classifier must output (N, classes) scores"
+        )
     if y.max() >= out.shape[1]:
-        raise AuditError(f"labels go up to {y.max()} but the model has {out.shape[1]} "
-                         "classes; the labels do not match this model")
+        raise AuditError(
+            f"labels go up to {y.max()} but the model has {out.shape[1]} "
+            "classes; the labels do not match this model"
+        )
     return int(out.shape[1])
 
 
@@ -150,21 +160,29 @@ def masking_checks(model, x, y, suites: dict, seed: int = 0, n_square: int = 200
         grad = [k for k in res.components if k != "clean" and not k.startswith("square")]
         fgsm = accuracy(model, attacks.make("fgsm", model, eps=eps).generate(x, y), y)
         first = res.components[grad[0]] if grad else float(np.mean(res.robust))
-        rows.append({"check": f"iterative ({grad[0] if grad else 'suite'}) at least as strong as "
-                              f"one-step (FGSM), eps {eps:g}",
-                     "values": f"{first:.3f} vs FGSM {fgsm:.3f}",
-                     "pass": bool(first <= fgsm + TOL)})
+        rows.append(
+            {
+                "check": f"iterative ({grad[0] if grad else 'suite'}) at least as strong as "
+                f"one-step (FGSM), eps {eps:g}",
+                "values": f"{first:.3f} vs FGSM {fgsm:.3f}",
+                "pass": bool(first <= fgsm + TOL),
+            }
+        )
         m = min(n_square, len(x))
         square_adv = attacks.make("square", model, eps=eps, seed=seed).generate(x[:m], y[:m])
         square = accuracy(model, square_adv, y[:m])
         broken_by = res.broken_by if res.broken_by is not None else [""] * len(x)
         grad_robust = np.asarray(res.robust, bool)[:m] | np.array(
-            [str(b).startswith("square") for b in broken_by[:m]])
-        rows.append({"check": f"gradient-free (Square alone) no stronger than the gradient "
-                              f"attacks (same {m} images), eps {eps:g}",
-                     "values": f"Square {square:.3f} vs gradient attacks "
-                               f"{grad_robust.mean():.3f}",
-                     "pass": bool(square >= grad_robust.mean() - TOL)})
+            [str(b).startswith("square") for b in broken_by[:m]]
+        )
+        rows.append(
+            {
+                "check": f"gradient-free (Square alone) no stronger than the gradient "
+                f"attacks (same {m} images), eps {eps:g}",
+                "values": f"Square {square:.3f} vs gradient attacks {grad_robust.mean():.3f}",
+                "pass": bool(square >= grad_robust.mean() - TOL),
+            }
+        )
         standing = np.asarray(res.robust, bool)
     # An image broken at a smaller eps is broken at 0.5 too: attack only the others.
     still = standing.copy()
@@ -172,14 +190,26 @@ def masking_checks(model, x, y, suites: dict, seed: int = 0, n_square: int = 200
     if idx.size:
         adv = attacks.make("pgd", model, eps=LARGE_EPS).generate(x[idx], y[idx])
         still[idx] = correct(model, adv, y[idx])
-    rows.append({"check": f"accuracy falls to ~0 as eps grows (PGD, eps {LARGE_EPS})",
-                 "values": f"acc {still.mean():.3f} at eps {LARGE_EPS}",
-                 "pass": bool(still.mean() <= 0.05)})
+    rows.append(
+        {
+            "check": f"accuracy falls to ~0 as eps grows (PGD, eps {LARGE_EPS})",
+            "values": f"acc {still.mean():.3f} at eps {LARGE_EPS}",
+            "pass": bool(still.mean() <= 0.05),
+        }
+    )
     return rows
 
 
-def audit(model_path: str, data: str, eps: list[float], out_dir: str, n: int | None = None,
-          suite: str = "cpu", seed: int = 0, command: str = "") -> dict:
+def audit(
+    model_path: str,
+    data: str,
+    eps: list[float],
+    out_dir: str,
+    n: int | None = None,
+    suite: str = "cpu",
+    seed: int = 0,
+    command: str = "",
+) -> dict:
     """Runs the audit and writes `out_dir`; returns the content of `audit.json`."""
     from keras_rbf import attacks
 
@@ -189,8 +219,11 @@ def audit(model_path: str, data: str, eps: list[float], out_dir: str, n: int | N
     classes = check_classifier(model, x, y)
     fn, note = attacks.as_logits(model, x[:64])
     name = Path(model_path).stem
-    print(f"auditing {name} ({classes} classes) on {len(x)} images of {data}"
-          + (f"; {note}" if note else ""), flush=True)
+    print(
+        f"auditing {name} ({classes} classes) on {len(x)} images of {data}"
+        + (f"; {note}" if note else ""),
+        flush=True,
+    )
     ok = {"clean": correct(fn, x, y)}
     suites, components, settings = {}, {}, {}
     for e in eps:
@@ -200,30 +233,40 @@ def audit(model_path: str, data: str, eps: list[float], out_dir: str, n: int | N
         ok[key] = np.asarray(suites[e].robust, bool)
         components[key] = dict(suites[e].components)
         settings[key] = dict(getattr(strong, "settings", {"eps": e, "suite": suite}))
-        print(f"  eps {e:g}: robust accuracy {ok[key].mean():.4f} ({components[key]})",
-              flush=True)
+        print(f"  eps {e:g}: robust accuracy {ok[key].mean():.4f} ({components[key]})", flush=True)
     rows = masking_checks(fn, x, y, suites, seed)
     result = {
         "n_test": len(x),
-        "settings": {"model": str(model_path), "data": data, "suite": suite, "seed": seed,
-                     "eps": list(eps), "logits": note or "the model's outputs are used as logits",
-                     "attacks": settings, "command": command},
+        "settings": {
+            "model": str(model_path),
+            "data": data,
+            "suite": suite,
+            "seed": seed,
+            "eps": list(eps),
+            "logits": note or "the model's outputs are used as logits",
+            "attacks": settings,
+            "command": command,
+        },
         "models": {name: {k: float(v.mean()) for k, v in ok.items()}},
         "strong_components": {name: components},
         "n": {k: len(v) for k, v in ok.items()},
-        "ci95": {name: {k: [round(b, 4) for b in wilson_interval(int(v.sum()), len(v))]
-                        for k, v in ok.items()}},
+        "ci95": {
+            name: {
+                k: [round(b, 4) for b in wilson_interval(int(v.sum()), len(v))]
+                for k, v in ok.items()
+            }
+        },
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     seconds = time.perf_counter() - start
     (out / "audit.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "analysis.json").write_text(json.dumps({"checklist": rows, "seconds": seconds},
-                                                  indent=2) + "\n")
+    (out / "analysis.json").write_text(
+        json.dumps({"checklist": rows, "seconds": seconds}, indent=2) + "\n"
+    )
     _plot(out, result, name)
     (out / "audit.md").write_text(_markdown(result, rows, name, seconds))
-    print(f"wrote {out / 'audit.json'}, analysis.json, audit.md, audit_eps.png "
-          f"in {seconds:.0f} s")
+    print(f"wrote {out / 'audit.json'}, analysis.json, audit.md, audit_eps.png in {seconds:.0f} s")
     return result
 
 
@@ -238,10 +281,19 @@ def _plot(out: Path, result: dict, name: str) -> None:
     acc = [result["models"][name][k] for k in ["clean", *keys]]
     ci = np.array([result["ci95"][name][k] for k in ["clean", *keys]])
     fig, ax = plt.subplots(figsize=(5, 3.6))
-    ax.errorbar(eps, acc, yerr=[np.subtract(acc, ci[:, 0]), np.subtract(ci[:, 1], acc)],
-                marker="o", capsize=3)
-    ax.set(xlabel="L-inf eps", ylabel="robust accuracy", ylim=(-0.02, 1.02),
-           title=f"{name}: strong suite ({result['settings']['suite']}), n = {result['n_test']}")
+    ax.errorbar(
+        eps,
+        acc,
+        yerr=[np.subtract(acc, ci[:, 0]), np.subtract(ci[:, 1], acc)],
+        marker="o",
+        capsize=3,
+    )
+    ax.set(
+        xlabel="L-inf eps",
+        ylabel="robust accuracy",
+        ylim=(-0.02, 1.02),
+        title=f"{name}: strong suite ({result['settings']['suite']}), n = {result['n_test']}",
+    )
     fig.tight_layout()
     fig.savefig(out / "audit_eps.png", dpi=110)
     plt.close(fig)
@@ -249,23 +301,43 @@ def _plot(out: Path, result: dict, name: str) -> None:
 
 def _markdown(result: dict, rows: list[dict], name: str, seconds: float) -> str:
     s = result["settings"]
-    lines = [f"# Robustness audit of {name}", "",
-             (f"Model `{s['model']}`, data `{s['data']}`, {result['n_test']} test images, "
-             f"strong suite `{s['suite']}` (seed {s['seed']}); {s['logits']}. "
-             f"Produced by `{s['command']}` in {seconds:.0f} s."), "",
-             "| key | n | accuracy [95 % Wilson interval] | suite components (cumulative) |",
-             "|---|---|---|---|"]
+    lines = [
+        f"# Robustness audit of {name}",
+        "",
+        (
+            f"Model `{s['model']}`, data `{s['data']}`, {result['n_test']} test images, "
+            f"strong suite `{s['suite']}` (seed {s['seed']}); {s['logits']}. "
+            f"Produced by `{s['command']}` in {seconds:.0f} s."
+        ),
+        "",
+        "| key | n | accuracy [95 % Wilson interval] | suite components (cumulative) |",
+        "|---|---|---|---|",
+    ]
     for key, value in result["models"][name].items():
         lo, hi = result["ci95"][name][key]
         comps = result["strong_components"][name].get(key, {})
-        lines.append(f"| {key} | {result['n'][key]} | {value:.4f} [{lo:.3f}, {hi:.3f}] | "
-                     + (", ".join(f"{a} {v:.4f}" for a, v in comps.items()) or "-") + " |")
-    lines += ["", "## Gradient-masking checklist (Athalye et al. 2018)", "",
-              "| check | values | result |", "|---|---|---|"]
-    lines += [f"| {r['check']} | {r['values']} | {'pass' if r['pass'] else '**FAIL**'} |"
-              for r in rows]
-    lines += ["", "![audit_eps.png](audit_eps.png)", "",
-              f"Robust accuracy vs eps with 95 % intervals, n = {result['n_test']}.", ""]
+        lines.append(
+            f"| {key} | {result['n'][key]} | {value:.4f} [{lo:.3f}, {hi:.3f}] | "
+            + (", ".join(f"{a} {v:.4f}" for a, v in comps.items()) or "-")
+            + " |"
+        )
+    lines += [
+        "",
+        "## Gradient-masking checklist (Athalye et al. 2018)",
+        "",
+        "| check | values | result |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {r['check']} | {r['values']} | {'pass' if r['pass'] else '**FAIL**'} |" for r in rows
+    ]
+    lines += [
+        "",
+        "![audit_eps.png](audit_eps.png)",
+        "",
+        f"Robust accuracy vs eps with 95 % intervals, n = {result['n_test']}.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -273,13 +345,18 @@ def _parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="keras-rbf audit",
         description="Strong-suite robustness audit and gradient-masking checklist of any "
-                    "Keras classifier (a .keras file).")
+        "Keras classifier (a .keras file).",
+    )
     parser.add_argument("model", help="a .keras model file (outputs logits or probabilities)")
-    parser.add_argument("--data", required=True,
-                        help="mnist, fashion_mnist, or an .npz with x (N, H, W, C) in [0, 1] "
-                             "and y (N,) integer labels")
-    parser.add_argument("--eps", type=float, nargs="+", default=[0.1, 0.3],
-                        help="L-inf radii (default 0.1 0.3)")
+    parser.add_argument(
+        "--data",
+        required=True,
+        help="mnist, fashion_mnist, or an .npz with x (N, H, W, C) in [0, 1] "
+        "and y (N,) integer labels",
+    )
+    parser.add_argument(
+        "--eps", type=float, nargs="+", default=[0.1, 0.3], help="L-inf radii (default 0.1 0.3)"
+    )
     parser.add_argument("--out-dir", required=True, help="output folder")
     parser.add_argument("--n", type=int, default=None, help="first N test images (default all)")
     parser.add_argument("--suite", choices=["cpu", "standard"], default="cpu")
@@ -295,10 +372,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.n is not None and args.n <= 0:
             raise AuditError(f"--n must be a positive number of images, got {args.n}")
         if any(not 0 < e <= 1 for e in args.eps):
-            raise AuditError(f"--eps values must lie in (0, 1] for images in [0, 1], "
-                             f"got {args.eps}")
-        audit(args.model, args.data, args.eps, args.out_dir, args.n, args.suite, args.seed,
-              command="keras-rbf audit " + " ".join(argv))
+            raise AuditError(
+                f"--eps values must lie in (0, 1] for images in [0, 1], got {args.eps}"
+            )
+        audit(
+            args.model,
+            args.data,
+            args.eps,
+            args.out_dir,
+            args.n,
+            args.suite,
+            args.seed,
+            command="keras-rbf audit " + " ".join(argv),
+        )
     except AuditError as err:
         print(f"keras-rbf audit: error: {err}", file=sys.stderr)
         return 2

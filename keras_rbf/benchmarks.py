@@ -114,20 +114,25 @@ def _build_case(method: str, shape: tuple, xla: bool = False):
     variables = list(layer.trainable_variables)
     if method == "weights":
         variables = [layer.centers, layer.psi_factor, layer.beta]
-        probes = [tf.constant(rng.normal(size=t.shape).astype("float32"))
-                  for t in layer._weight_terms("float32")]
+        probes = [
+            tf.constant(rng.normal(size=t.shape).astype("float32"))
+            for t in layer._weight_terms("float32")
+        ]
 
         def loss_of(_):
-            return sum(tf.reduce_sum(t * r) for t, r in zip(layer._weight_terms("float32"),
-                                                              probes))
+            return sum(tf.reduce_sum(t * r) for t, r in zip(layer._weight_terms("float32"), probes))
     elif method == "naive":
+
         def loss_of(inputs):
             flat = tf.reshape(inputs, (-1, k))
-            dist = squared_distances(flat, layer.centers, layer.psi_factor, layer.epsilon,
-                                     method="broadcast")
-            return tf.reduce_sum(tf.square(tf.matmul(tf.exp(-layer.beta * dist), layer.kernel)
-                                           + layer.bias))
+            dist = squared_distances(
+                flat, layer.centers, layer.psi_factor, layer.epsilon, method="broadcast"
+            )
+            return tf.reduce_sum(
+                tf.square(tf.matmul(tf.exp(-layer.beta * dist), layer.kernel) + layer.bias)
+            )
     else:
+
         def loss_of(inputs):
             return tf.reduce_sum(tf.square(layer(inputs)))
 
@@ -220,7 +225,9 @@ def _memory_in_subprocess(method: str, shape: tuple) -> dict:
     case = f"{method}:{'x'.join(str(d) for d in shape)}"
     out = subprocess.run(
         [sys.executable, "-m", "keras_rbf.benchmarks", "--case", case],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     if out.returncode != 0:
@@ -233,14 +240,24 @@ def _shape_report(name: str, shape: tuple, sec: dict, mem: dict) -> dict:
     n, k = math.prod(shape[:-1]), shape[-1]
     rbf_in, rbf_w = rbf_flops(n, k, k, k)
     dense = dense_flops(n, k, k)
-    row = {"shape": name, "input": list(shape), "n": n, "k": k, "p": k, "seconds": sec,
-           "rbf_flops": rbf_in + rbf_w, "rbf_weight_only_flops": rbf_w, "dense_flops": dense,
-           "arithmetic_ratio": (rbf_in + rbf_w) / dense,
-           "rbf_over_dense": sec["rbf"] / sec["dense"],
-           "weight_only_share": sec["weights"] / sec["rbf"],
-           "weight_only_floor": sec["weights"] / sec["dense"],
-           "rbf_gflops": (rbf_in + rbf_w) / sec["rbf"] / 1e9,
-           "gemm_gflops": 2 * n * k * k / sec["gemm"] / 1e9, "peak_mb": mem}
+    row = {
+        "shape": name,
+        "input": list(shape),
+        "n": n,
+        "k": k,
+        "p": k,
+        "seconds": sec,
+        "rbf_flops": rbf_in + rbf_w,
+        "rbf_weight_only_flops": rbf_w,
+        "dense_flops": dense,
+        "arithmetic_ratio": (rbf_in + rbf_w) / dense,
+        "rbf_over_dense": sec["rbf"] / sec["dense"],
+        "weight_only_share": sec["weights"] / sec["rbf"],
+        "weight_only_floor": sec["weights"] / sec["dense"],
+        "rbf_gflops": (rbf_in + rbf_w) / sec["rbf"] / 1e9,
+        "gemm_gflops": 2 * n * k * k / sec["gemm"] / 1e9,
+        "peak_mb": mem,
+    }
     row["rate_vs_gemm"] = row["rbf_gflops"] / row["gemm_gflops"]
     if "naive" in sec:
         row["naive_over_rbf"] = sec["naive"] / sec["rbf"]
@@ -253,23 +270,31 @@ def _print_tables(rows: list[dict], header: str) -> None:
 
     print(header)
     print()
-    print("| shape | input | rbf ms | dense ms | rbf/dense (weight-only floor) | naive ms "
-          "| naive/rbf | weight-only ms | weight-only share of rbf |")
+    print(
+        "| shape | input | rbf ms | dense ms | rbf/dense (weight-only floor) | naive ms "
+        "| naive/rbf | weight-only ms | weight-only share of rbf |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         naive = f"{r['naive_over_rbf']:.1f}x" if "naive_over_rbf" in r else "-"
-        print(f"| {r['shape']} | {tuple(r['input'])} | {ms(r, 'rbf')} | {ms(r, 'dense')} "
-              f"| {r['rbf_over_dense']:.2f}x ({r['weight_only_floor']:.2f}x) | {ms(r, 'naive')} "
-              f"| {naive} | {ms(r, 'weights')} | {r['weight_only_share']:.0%} |")
+        print(
+            f"| {r['shape']} | {tuple(r['input'])} | {ms(r, 'rbf')} | {ms(r, 'dense')} "
+            f"| {r['rbf_over_dense']:.2f}x ({r['weight_only_floor']:.2f}x) | {ms(r, 'naive')} "
+            f"| {naive} | {ms(r, 'weights')} | {r['weight_only_share']:.0%} |"
+        )
     print()
-    print("| shape | N | K=P=units | rbf GFLOP (weight-only) | dense GFLOP | arithmetic ratio "
-          "| rbf GFLOP/s | GEMM (N,K)x(K,K) GFLOP/s | rbf rate / GEMM rate |")
+    print(
+        "| shape | N | K=P=units | rbf GFLOP (weight-only) | dense GFLOP | arithmetic ratio "
+        "| rbf GFLOP/s | GEMM (N,K)x(K,K) GFLOP/s | rbf rate / GEMM rate |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['shape']} | {r['n']} | {r['k']} | {r['rbf_flops'] / 1e9:.3f} "
-              f"({r['rbf_weight_only_flops'] / 1e9:.3f}) | {r['dense_flops'] / 1e9:.3f} "
-              f"| {r['arithmetic_ratio']:.2f}x | {r['rbf_gflops']:.1f} | {r['gemm_gflops']:.1f} "
-              f"| {r['rate_vs_gemm']:.0%} |")
+        print(
+            f"| {r['shape']} | {r['n']} | {r['k']} | {r['rbf_flops'] / 1e9:.3f} "
+            f"({r['rbf_weight_only_flops'] / 1e9:.3f}) | {r['dense_flops'] / 1e9:.3f} "
+            f"| {r['arithmetic_ratio']:.2f}x | {r['rbf_gflops']:.1f} | {r['gemm_gflops']:.1f} "
+            f"| {r['rate_vs_gemm']:.0%} |"
+        )
     if any(r["peak_mb"] for r in rows):
         print()
         print("| shape | rbf peak MB | naive peak MB | dense peak MB | naive/rbf memory |")
@@ -293,19 +318,31 @@ def _print_tables(rows: list[dict], header: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog="keras-rbf bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(
+        prog="keras-rbf bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per case")
-    parser.add_argument("--quick", action="store_true",
-                        help="small sizes, 2 repeats: checks that the benchmark runs")
-    parser.add_argument("--no-memory", action="store_true",
-                        help="skip the peak-memory subprocesses")
-    parser.add_argument("--naive-max-mb", type=float, default=512.0,
-                        help="run the naive formula only where its (N, P, K) tensor is "
-                             "at most this many MB (default 512)")
-    parser.add_argument("--xla", action="store_true",
-                        help="compile every case with XLA (jit_compile=True)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes, 2 repeats: checks that the benchmark runs",
+    )
+    parser.add_argument(
+        "--no-memory", action="store_true", help="skip the peak-memory subprocesses"
+    )
+    parser.add_argument(
+        "--naive-max-mb",
+        type=float,
+        default=512.0,
+        help="run the naive formula only where its (N, P, K) tensor is "
+        "at most this many MB (default 512)",
+    )
+    parser.add_argument(
+        "--xla", action="store_true", help="compile every case with XLA (jit_compile=True)"
+    )
     parser.add_argument("--json", default=None, help="also write the results to this file")
     parser.add_argument("--case", default=None, help=argparse.SUPPRESS)  # subprocess mode
     args = parser.parse_args(argv)
@@ -325,30 +362,44 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for i, name in enumerate(args.shapes, 1):
         shape = shapes[name]
-        methods = [m for m in CASES
-                   if m != "naive" or _naive_mb(shape) <= args.naive_max_mb]
-        _progress(f"{i}/{len(args.shapes)} {name} {shape}: timing {', '.join(methods)} "
-                  f"({repeats} interleaved runs)")
+        methods = [m for m in CASES if m != "naive" or _naive_mb(shape) <= args.naive_max_mb]
+        _progress(
+            f"{i}/{len(args.shapes)} {name} {shape}: timing {', '.join(methods)} "
+            f"({repeats} interleaved runs)"
+        )
         sec = _time_shape(shape, methods, repeats, args.xla)
         mem = {}
         if not args.no_memory:
             for method in (m for m in MEMORY_CASES if m in methods):
-                _progress(f"{i}/{len(args.shapes)} {name}: peak memory of {method} "
-                          "(own process)")
+                _progress(f"{i}/{len(args.shapes)} {name}: peak memory of {method} (own process)")
                 mem[method] = _memory_in_subprocess(method, shape)
         rows.append(_shape_report(name, shape, sec, mem))
         _progress(f"{i}/{len(args.shapes)} {name}: rbf/dense {rows[-1]['rbf_over_dense']:.2f}x")
     device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
-    _print_tables(rows, (
-        f"RBFMapping forward+backward vs Dense on the same input, median of {repeats} "
-        f"interleaved runs after warm-up{', XLA' if args.xla else ''}\n"
-        f"machine: {machine()}; device: {device}; TensorFlow {tf.__version__}"
-        f"{'; QUICK sizes (not a measurement)' if args.quick else ''}"))
+    _print_tables(
+        rows,
+        (
+            f"RBFMapping forward+backward vs Dense on the same input, median of {repeats} "
+            f"interleaved runs after warm-up{', XLA' if args.xla else ''}\n"
+            f"machine: {machine()}; device: {device}; TensorFlow {tf.__version__}"
+            f"{'; QUICK sizes (not a measurement)' if args.quick else ''}"
+        ),
+    )
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"machine": machine(), "device": device, "tensorflow": tf.__version__,
-                       "repeats": repeats, "xla": args.xla, "quick": args.quick,
-                       "rows": rows}, fh, indent=2)
+            json.dump(
+                {
+                    "machine": machine(),
+                    "device": device,
+                    "tensorflow": tf.__version__,
+                    "repeats": repeats,
+                    "xla": args.xla,
+                    "quick": args.quick,
+                    "rows": rows,
+                },
+                fh,
+                indent=2,
+            )
     return 0
 
 
@@ -383,15 +434,21 @@ def attack_main(argv: list[str] | None = None) -> int:
     # {"train", "test"} on main since issue 12; (train, test) before it.
     x, y = data["test"] if isinstance(data, dict) else data[1]
     x, y = np.asarray(x[: args.n], np.float32), np.asarray(y[: args.n], np.int64)
-    print(f"APGD-CE then APGD-DLR, {args.model}, {len(x)} images, {args.nb_iter} steps; "
-          f"machine: {machine()}; TensorFlow {tf.__version__}", flush=True)
+    print(
+        f"APGD-CE then APGD-DLR, {args.model}, {len(x)} images, {args.nb_iter} steps; "
+        f"machine: {machine()}; TensorFlow {tf.__version__}",
+        flush=True,
+    )
     print("| eps | ART s | keras_rbf s | speed-up | ART robust acc | keras_rbf robust acc |")
     print("|---|---|---|---|---|---|")
     for eps in args.eps:
         ours_s, ours_acc = _time_apgd_pair(_ours_apgd(model, eps, args), model, x, y)
         art_s, art_acc = _time_apgd_pair(_art_apgd(model, eps, args), model, x, y)
-        print(f"| {eps:g} | {art_s:.1f} | {ours_s:.1f} | {art_s / ours_s:.1f}x "
-              f"| {art_acc:.3f} | {ours_acc:.3f} |", flush=True)
+        print(
+            f"| {eps:g} | {art_s:.1f} | {ours_s:.1f} | {art_s / ours_s:.1f}x "
+            f"| {art_acc:.3f} | {ours_acc:.3f} |",
+            flush=True,
+        )
     return 0
 
 
@@ -417,8 +474,7 @@ def _ours_apgd(model, eps, args) -> dict:
 
     out = {}
     for loss in ("ce", "dlr"):
-        attack = APGD(model, batch_size=args.batch_size, eps=eps, nb_iter=args.nb_iter,
-                      loss=loss)
+        attack = APGD(model, batch_size=args.batch_size, eps=eps, nb_iter=args.nb_iter, loss=loss)
         probe = np.full((2, *model.input_shape[1:]), 0.5, np.float32)
         # Warm-up on images the model gets "right" (its own labels), so the loop is traced.
         attack.generate(probe, np.argmax(model.predict(probe, verbose=0), -1))
@@ -434,13 +490,26 @@ def _art_apgd(model, eps, args) -> dict:
     from art.estimators.classification import TensorFlowV2Classifier
 
     clf = TensorFlowV2Classifier(
-        model, nb_classes=int(model.output_shape[-1]), input_shape=tuple(model.input_shape[1:]),
+        model,
+        nb_classes=int(model.output_shape[-1]),
+        input_shape=tuple(model.input_shape[1:]),
         loss_object=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        clip_values=(0.0, 1.0))
-    return {loss: AutoProjectedGradientDescent(
-        clf, norm=np.inf, eps=eps, eps_step=2 * eps, max_iter=args.nb_iter, nb_random_init=1,
-        batch_size=args.batch_size, loss_type=loss_type, verbose=False).generate
-        for loss, loss_type in (("ce", "cross_entropy"), ("dlr", "difference_logits_ratio"))}
+        clip_values=(0.0, 1.0),
+    )
+    return {
+        loss: AutoProjectedGradientDescent(
+            clf,
+            norm=np.inf,
+            eps=eps,
+            eps_step=2 * eps,
+            max_iter=args.nb_iter,
+            nb_random_init=1,
+            batch_size=args.batch_size,
+            loss_type=loss_type,
+            verbose=False,
+        ).generate
+        for loss, loss_type in (("ce", "cross_entropy"), ("dlr", "difference_logits_ratio"))
+    }
 
 
 if __name__ == "__main__":

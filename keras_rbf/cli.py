@@ -49,11 +49,19 @@ COMMANDS: dict[str, str] = {
 }
 
 # Errors an expected user mistake raises; anything else is a bug and keeps its traceback.
-USER_ERRORS = (UserError, FileNotFoundError, FileExistsError, PermissionError,
-               IsADirectoryError, NotADirectoryError)
+USER_ERRORS = (
+    UserError,
+    FileNotFoundError,
+    FileExistsError,
+    PermissionError,
+    IsADirectoryError,
+    NotADirectoryError,
+)
 
-ZOO_USAGE = ("usage: keras-rbf zoo list | keras-rbf zoo card NAME | "
-             "keras-rbf zoo publish RUN_DIR [--zoo-dir PATH]")
+ZOO_USAGE = (
+    "usage: keras-rbf zoo list | keras-rbf zoo card NAME | "
+    "keras-rbf zoo publish RUN_DIR [--zoo-dir PATH]"
+)
 
 
 def _call(target: str, *args):
@@ -62,8 +70,7 @@ def _call(target: str, *args):
 
 
 def _usage_error(message: str, choices=()) -> int:
-    close = difflib.get_close_matches(message.split("'")[1], choices, n=1) if "'" in message \
-        else []
+    close = difflib.get_close_matches(message.split("'")[1], choices, n=1) if "'" in message else []
     hint = f" Did you mean {close[0]!r}?" if close else ""
     print(f"keras-rbf: error: {message}.{hint} See `keras-rbf --help`.", file=sys.stderr)
     return 2
@@ -71,13 +78,17 @@ def _usage_error(message: str, choices=()) -> int:
 
 def _reproduce(rest: list[str]) -> int:
     if not rest or rest[0] in ("-h", "--help"):
-        print("usage: keras-rbf reproduce DATASET [options]\n\nDATASET: "
-              + ", ".join(sorted(REPRODUCERS))
-              + "\n`keras-rbf reproduce DATASET --help` lists its options.")
+        print(
+            "usage: keras-rbf reproduce DATASET [options]\n\nDATASET: "
+            + ", ".join(sorted(REPRODUCERS))
+            + "\n`keras-rbf reproduce DATASET --help` lists its options."
+        )
         return 0 if rest else 2
     if rest[0] not in REPRODUCERS:
-        return _usage_error(f"unknown data set '{rest[0]}' for reproduce; known: "
-                            f"{', '.join(sorted(REPRODUCERS))}", REPRODUCERS)
+        return _usage_error(
+            f"unknown data set '{rest[0]}' for reproduce; known: {', '.join(sorted(REPRODUCERS))}",
+            REPRODUCERS,
+        )
     return _call(REPRODUCERS[rest[0]], rest[0], rest[1:]) or 0
 
 
@@ -85,11 +96,12 @@ def _train(rest: list[str]) -> int:
     from keras_rbf import zoo
 
     if not rest or rest[0] in ("-h", "--help"):
-        print("usage: keras-rbf train NAME [options]\n\nTrains zoo entry NAME with its "
-              "family's recipe into runs/NAME (or --out-dir); `keras-rbf zoo publish "
-              "RUN_DIR` copies a finished run into a source checkout's zoo.\n"
-              "`keras-rbf train NAME --help` lists its options.\nNAME: "
-              + ", ".join(zoo.list()))
+        print(
+            "usage: keras-rbf train NAME [options]\n\nTrains zoo entry NAME with its "
+            "family's recipe into runs/NAME (or --out-dir); `keras-rbf zoo publish "
+            "RUN_DIR` copies a finished run into a source checkout's zoo.\n"
+            "`keras-rbf train NAME --help` lists its options.\nNAME: " + ", ".join(zoo.list())
+        )
         return 0 if rest else 2
     family = zoo.card(rest[0]).get("family")  # ZooError names the known models
     return _call(TRAINERS[family], rest[0], rest[1:]) or 0
@@ -103,8 +115,7 @@ def _zoo(rest: list[str]) -> int:
     elif rest[:1] in (["-h"], ["--help"]):
         print(ZOO_USAGE)
     elif rest[0] == "card" and len(rest) == 2:
-        print(json.dumps({"card": zoo.card(rest[1]), "results": zoo.results(rest[1])},
-                         indent=2))
+        print(json.dumps({"card": zoo.card(rest[1]), "results": zoo.results(rest[1])}, indent=2))
     elif rest[0] == "publish":
         return _publish(rest[1:])
     else:
@@ -116,13 +127,17 @@ def _publish(argv: list[str]) -> int:
     from keras_rbf.cli_args import ArgumentParser
     from keras_rbf.publish import publish
 
-    parser = ArgumentParser(prog="keras-rbf zoo publish",
-                            description="Copy a finished `keras-rbf train` run (weights, "
-                                        "sha256, measurements) into a source checkout's zoo.")
+    parser = ArgumentParser(
+        prog="keras-rbf zoo publish",
+        description="Copy a finished `keras-rbf train` run (weights, "
+        "sha256, measurements) into a source checkout's zoo.",
+    )
     parser.add_argument("run_dir", help="the run folder, e.g. runs/cnn_mnist")
-    parser.add_argument("--zoo-dir", default=None,
-                        help="a source checkout's zoo/ (default ./zoo in a checkout); "
-                             "never an installed package")
+    parser.add_argument(
+        "--zoo-dir",
+        default=None,
+        help="a source checkout's zoo/ (default ./zoo in a checkout); never an installed package",
+    )
     args = parser.parse_args(argv)
     print(f"published {args.run_dir} into {publish(args.run_dir, args.zoo_dir)}")
     return 0
@@ -180,8 +195,10 @@ def main(argv: list[str] | None = None) -> int:
         return exit_.code if isinstance(exit_.code, int) else 2
     except KeyboardInterrupt:
         _remove_if_empty(created)
-        print("keras-rbf: interrupted; a training run resumes when the same command is "
-              "run again", file=sys.stderr)
+        print(
+            "keras-rbf: interrupted; a training run resumes when the same command is run again",
+            file=sys.stderr,
+        )
         return 130
 
 

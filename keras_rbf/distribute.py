@@ -102,9 +102,7 @@ def _check_tf_config(raw: str | None) -> None:
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"TF_CONFIG is not valid ({err!r}); expected e.g. {example}") from err
     if not 0 <= index < len(members):
-        raise ValueError(
-            f"TF_CONFIG task {task} does not name an entry of its cluster {cluster}"
-        )
+        raise ValueError(f"TF_CONFIG task {task} does not name an entry of its cluster {cluster}")
 
 
 def _reduce_nests(strategy):

@@ -51,8 +51,10 @@ def logits(model: Callable, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
     """
     if len(x) == 0:
         raise ValueError("logits: no inputs (x is empty)")
-    out = [keras.ops.convert_to_numpy(_call(model, x[i: i + batch_size]))
-           for i in range(0, len(x), batch_size)]
+    out = [
+        keras.ops.convert_to_numpy(_call(model, x[i : i + batch_size]))
+        for i in range(0, len(x), batch_size)
+    ]
     return np.concatenate(out, axis=0)
 
 
@@ -120,7 +122,7 @@ def rbf_live_fractions(model: keras.Model, x: np.ndarray, batch_size: int = 256)
     live = np.zeros(len(layers))
     total = np.zeros(len(layers))
     for i in range(0, len(x), batch_size):
-        feats = probe(x[i: i + batch_size], training=False)
+        feats = probe(x[i : i + batch_size], training=False)
         feats = feats if isinstance(feats, (list, tuple)) else [feats]
         for j, (layer, f) in enumerate(zip(layers, feats)):
             # Weighted by size so batches of any length give the mean over all activations.

@@ -40,8 +40,9 @@ FORMATS = ("savedmodel", "onnx")
 ONNX_FILE = "model.onnx"
 
 
-def load_model_for_export(name_or_path: str, weights: str = "pretrained",
-                          weights_sha256: str | None = None):
+def load_model_for_export(
+    name_or_path: str, weights: str = "pretrained", weights_sha256: str | None = None
+):
     """The Keras model to export: a zoo entry or a `.keras` file.
 
     Args:
@@ -84,8 +85,9 @@ def load_model_for_export(name_or_path: str, weights: str = "pretrained",
             f"{name_or_path!r} is neither a zoo model nor a .keras file. "
             f"Zoo models: {', '.join(names) or '(none)'}"
         )
-    return zoo.load(name_or_path, weights=None if weights == "none" else weights,
-                    sha256=weights_sha256)
+    return zoo.load(
+        name_or_path, weights=None if weights == "none" else weights, sha256=weights_sha256
+    )
 
 
 def _version_dir(outdir: str | os.PathLike, version: int, overwrite: bool) -> Path:
@@ -124,8 +126,9 @@ def _input_specs(model) -> list:
     ]
 
 
-def export_saved_model(model, outdir: str | os.PathLike, version: int = 1,
-                       overwrite: bool = False) -> Path:
+def export_saved_model(
+    model, outdir: str | os.PathLike, version: int = 1, overwrite: bool = False
+) -> Path:
     """Writes `model` as a TF Serving SavedModel into `outdir/version/`.
 
     Uses Keras' standard export (`model.export(..., format="tf_saved_model")`): the
@@ -194,8 +197,13 @@ def _rename_onnx_outputs(onnx_model, names: list[str]) -> None:
         node.input[:] = [renames.get(i, i) for i in node.input]
 
 
-def export_onnx(model, outdir: str | os.PathLike, version: int = 1, overwrite: bool = False,
-                opset: int | None = None) -> Path:
+def export_onnx(
+    model,
+    outdir: str | os.PathLike,
+    version: int = 1,
+    overwrite: bool = False,
+    opset: int | None = None,
+) -> Path:
     """Writes `model` as ONNX into `outdir/version/model.onnx` with tf2onnx.
 
     The forward pass in inference mode is traced for a free batch size and converted;
@@ -240,9 +248,7 @@ def export_onnx(model, outdir: str | os.PathLike, version: int = 1, overwrite: b
     onnx_model, _ = tf2onnx.convert.from_function(
         forward, input_signature=specs, opset=opset, custom_op_handlers=handlers
     )
-    _rename_onnx_outputs(
-        onnx_model, [f"output_{i}" for i in range(len(onnx_model.graph.output))]
-    )
+    _rename_onnx_outputs(onnx_model, [f"output_{i}" for i in range(len(onnx_model.graph.output))])
     onnx.checker.check_model(onnx_model)
     target.mkdir(parents=True, exist_ok=True)
     path = target / ONNX_FILE
@@ -315,24 +321,39 @@ def main(argv: list[str] | None = None) -> int:
     from keras_rbf.cli_args import ArgumentParser
 
     parser = ArgumentParser(
-        prog="keras-rbf export", description=__doc__,
+        prog="keras-rbf export",
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("model", metavar="NAME_OR_PATH", help="zoo name or .keras file")
     parser.add_argument("outdir", metavar="OUTDIR", help="base folder; writes OUTDIR/N/")
     parser.add_argument("--version", type=int, default=1, help="version sub-folder N (default 1)")
     parser.add_argument("--format", choices=FORMATS, default="savedmodel")
-    parser.add_argument("--weights", default="pretrained",
-                        help="zoo entries: 'pretrained' (default), 'none' or a .weights.h5 path")
-    parser.add_argument("--weights-sha256", default=None,
-                        help="expected sha256 of a --weights file of your own (default: the "
-                             "run record beside it, else the zoo card's)")
+    parser.add_argument(
+        "--weights",
+        default="pretrained",
+        help="zoo entries: 'pretrained' (default), 'none' or a .weights.h5 path",
+    )
+    parser.add_argument(
+        "--weights-sha256",
+        default=None,
+        help="expected sha256 of a --weights file of your own (default: the "
+        "run record beside it, else the zoo card's)",
+    )
     parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default tf2onnx's)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUTDIR/N if it exists")
-    parser.add_argument("--no-check", dest="check", action="store_false",
-                        help="skip comparing the export with the Keras model")
-    parser.add_argument("--tolerance", type=float, default=1e-4,
-                        help="largest accepted |Keras - export| in the check (default 1e-4)")
+    parser.add_argument(
+        "--no-check",
+        dest="check",
+        action="store_false",
+        help="skip comparing the export with the Keras model",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=1e-4,
+        help="largest accepted |Keras - export| in the check (default 1e-4)",
+    )
     args = parser.parse_args(argv)
     if args.version < 0:
         parser.error(f"--version must be >= 0, got {args.version}")

@@ -100,9 +100,7 @@ def whitening_transpose(psi_factor, epsilon: float):
     return ops.transpose(ops.solve_triangular(chol, ops.eye(k, dtype=chol.dtype), lower=True))
 
 
-def squared_distances(
-    features, centers, psi_factor, epsilon: float, method: str = "expanded"
-):
+def squared_distances(features, centers, psi_factor, epsilon: float, method: str = "expanded"):
     """Mahalanobis-like squared distances of Eq. 3 between feature vectors and centers.
 
     Args:
@@ -298,8 +296,7 @@ class RBFMapping(keras.layers.Layer):
             epsilon, (int, float, np.integer, np.floating)
         ):
             raise ValueError(
-                f"RBFMapping '{self.name}': `epsilon` must be a number in (0, 1), "
-                f"got {epsilon!r}"
+                f"RBFMapping '{self.name}': `epsilon` must be a number in (0, 1), got {epsilon!r}"
             )
         epsilon = float(epsilon)
         if not 0.0 < epsilon < 1.0:
@@ -310,8 +307,12 @@ class RBFMapping(keras.layers.Layer):
         self.units = None if units is None else int(units)
         self.num_centers = None if num_centers is None else int(num_centers)
         self.epsilon = epsilon
-        flags = {"learn_psi": learn_psi, "learn_beta": learn_beta,
-                 "scale_by_dim": scale_by_dim, "use_bias": use_bias}
+        flags = {
+            "learn_psi": learn_psi,
+            "learn_beta": learn_beta,
+            "scale_by_dim": scale_by_dim,
+            "use_bias": use_bias,
+        }
         for arg, value in flags.items():
             if not isinstance(value, (bool, np.bool_)):
                 raise ValueError(
@@ -618,6 +619,4 @@ def rbf_block(x, normalize: bool = False, name: str | None = None, **rbf_kwargs)
             center=False, scale=False, name=f"{prefix}norm" if name else None
         )(x)
     mapped = RBFMapping(name=f"{prefix}rbf" if name else None, **rbf_kwargs)(branch)
-    return keras.layers.Concatenate(axis=-1, name=f"{prefix}concat" if name else None)(
-        [x, mapped]
-    )
+    return keras.layers.Concatenate(axis=-1, name=f"{prefix}concat" if name else None)([x, mapped])

@@ -25,16 +25,28 @@ from typing import Any
 from keras_rbf import zoo
 from keras_rbf.errors import UserError
 
-__all__ = ["stamp", "write_json", "inside_installed_package", "source_zoo_dir",
-           "default_run_dir", "new_run_dir", "write_run", "publish", "record_results"]
+__all__ = [
+    "stamp",
+    "write_json",
+    "inside_installed_package",
+    "source_zoo_dir",
+    "default_run_dir",
+    "new_run_dir",
+    "write_run",
+    "publish",
+    "record_results",
+]
 
 
 def stamp(command: str, weights_sha256: str | None = None) -> dict[str, Any]:
     """Provenance of a results block: command, package version, UTC date (and weights)."""
     from keras_rbf import __version__
 
-    out = {"command": command, "package_version": __version__,
-           "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")}
+    out = {
+        "command": command,
+        "package_version": __version__,
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+    }
     if weights_sha256 is not None:
         out["weights_sha256"] = weights_sha256
     return out
@@ -70,18 +82,26 @@ def source_zoo_dir(zoo_dir: str | os.PathLike | None) -> Path:
     """
     if zoo_dir is None:
         here = Path.cwd()
-        if not ((here / "setup.cfg").is_file() and (here / "keras_rbf").is_dir()
-                and (here / "zoo").is_dir()):
-            raise UserError("no zoo folder given and the current folder is not a keras-rbf "
-                            "source checkout; pass --zoo-dir PATH (a checkout's zoo/)")
+        if not (
+            (here / "setup.cfg").is_file()
+            and (here / "keras_rbf").is_dir()
+            and (here / "zoo").is_dir()
+        ):
+            raise UserError(
+                "no zoo folder given and the current folder is not a keras-rbf "
+                "source checkout; pass --zoo-dir PATH (a checkout's zoo/)"
+            )
         zoo_dir = here / "zoo"
     zoo_dir = Path(zoo_dir)
     if inside_installed_package(zoo_dir):
-        raise UserError(f"{zoo_dir} is inside an installed package; records go into a source "
-                        f"checkout's zoo/ (pass --zoo-dir PATH/TO/CHECKOUT/zoo)")
+        raise UserError(
+            f"{zoo_dir} is inside an installed package; records go into a source "
+            f"checkout's zoo/ (pass --zoo-dir PATH/TO/CHECKOUT/zoo)"
+        )
     if not zoo_dir.is_dir():
-        raise UserError(f"zoo folder {zoo_dir} does not exist; pass --zoo-dir with a "
-                        f"checkout's zoo/ folder")
+        raise UserError(
+            f"zoo folder {zoo_dir} does not exist; pass --zoo-dir with a checkout's zoo/ folder"
+        )
     return zoo_dir
 
 
@@ -102,12 +122,15 @@ def new_run_dir(name: str, out_dir: str | os.PathLike | None, seed: int) -> Path
     """
     path = Path(out_dir) if out_dir else default_run_dir(name, seed)
     if inside_installed_package(path):
-        raise UserError(f"--out-dir {path} is inside an installed package; choose a folder "
-                        f"of your own")
+        raise UserError(
+            f"--out-dir {path} is inside an installed package; choose a folder of your own"
+        )
     weights = path / zoo.weights_filename(name, seed)
     if weights.exists():
-        raise UserError(f"{path} already holds a finished run ({weights.name}); pass another "
-                        f"--out-dir or delete that folder")
+        raise UserError(
+            f"{path} already holds a finished run ({weights.name}); pass another "
+            f"--out-dir or delete that folder"
+        )
     return path
 
 
@@ -132,8 +155,10 @@ def write_run(run_dir: Path, info: dict, seed: int, model, training_block: dict)
     twin.set_weights(model.get_weights())
     twin.save_weights(str(weights_path))
     digest = zoo.sha256(weights_path)
-    info = {**info, "weights": {str(seed): {"file": weights_path.name, "sha256": digest,
-                                            "url": None}}}
+    info = {
+        **info,
+        "weights": {str(seed): {"file": weights_path.name, "sha256": digest, "url": None}},
+    }
     info.pop("weights_note", None)
     write_json(run_dir / "card.json", info)
     block = {**training_block, "weights_sha256": digest}
@@ -151,7 +176,9 @@ def _read(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise UserError(f"cannot read {path} ({err}); is this a `keras-rbf train` run folder?")
+        raise UserError(
+            f"cannot read {path} ({err}); is this a `keras-rbf train` run folder?"
+        ) from None
 
 
 def publish(run_dir: str | os.PathLike, zoo_dir: str | os.PathLike | None = None) -> Path:
@@ -166,13 +193,14 @@ def publish(run_dir: str | os.PathLike, zoo_dir: str | os.PathLike | None = None
     """
     run_dir = Path(run_dir)
     if not (run_dir / "card.json").is_file():
-        raise UserError(f"{run_dir} is not a finished `keras-rbf train` run folder "
-                        f"(no card.json); train first, then publish that folder")
+        raise UserError(
+            f"{run_dir} is not a finished `keras-rbf train` run folder "
+            f"(no card.json); train first, then publish that folder"
+        )
     run_card, run_results = _read(run_dir / "card.json"), _read(run_dir / "results.json")
     target = source_zoo_dir(zoo_dir) / run_card["name"]
-    (seed, entry), = run_card["weights"].items()
-    source = zoo.check_weight_file(run_dir / entry["file"], entry["sha256"],
-                                   f"run {run_dir}")
+    ((seed, entry),) = run_card["weights"].items()
+    source = zoo.check_weight_file(run_dir / entry["file"], entry["sha256"], f"run {run_dir}")
     target.mkdir(exist_ok=True)
     card_path, results_path = target / "card.json", target / "results.json"
     card = _read(card_path) if card_path.is_file() else {**run_card, "weights": {}}
@@ -190,8 +218,9 @@ def publish(run_dir: str | os.PathLike, zoo_dir: str | os.PathLike | None = None
     return target
 
 
-def record_results(zoo_dir: str | os.PathLike | None, name: str, seed: int, kind: str,
-                   block: dict) -> Path:
+def record_results(
+    zoo_dir: str | os.PathLike | None, name: str, seed: int, kind: str, block: dict
+) -> Path:
     """Records a measured block (e.g. a reproduce run's Table 1 row) for `name` and `seed`.
 
     The block must carry the `weights_sha256` it was measured on; it is refused when
@@ -201,9 +230,11 @@ def record_results(zoo_dir: str | os.PathLike | None, name: str, seed: int, kind
     card = _read(target / "card.json")
     current = (card.get("weights") or {}).get(str(seed), {}).get("sha256")
     if current is None or block.get("weights_sha256") != current:
-        raise UserError(f"results for {name!r} seed {seed} were measured on weights "
-                        f"{block.get('weights_sha256')}, but {target} publishes {current}; "
-                        f"rerun on the published weights")
+        raise UserError(
+            f"results for {name!r} seed {seed} were measured on weights "
+            f"{block.get('weights_sha256')}, but {target} publishes {current}; "
+            f"rerun on the published weights"
+        )
     path = target / "results.json"
     results = _read(path) if path.is_file() else {}
     results.setdefault(kind, {})[str(seed)] = block

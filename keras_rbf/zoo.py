@@ -48,8 +48,20 @@ from typing import Any
 from keras_rbf.errors import UserError
 
 __all__ = [
-    "list", "card", "results", "find", "seeds", "load", "build", "zoo_dir", "cache_dir",
-    "sha256", "resolve_weights", "check_weight_file", "weights_filename", "ZooError",
+    "list",
+    "card",
+    "results",
+    "find",
+    "seeds",
+    "load",
+    "build",
+    "zoo_dir",
+    "cache_dir",
+    "sha256",
+    "resolve_weights",
+    "check_weight_file",
+    "weights_filename",
+    "ZooError",
 ]
 
 _builtin_list = list
@@ -85,7 +97,9 @@ def _read_json(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise ZooError(f"{path} is not valid JSON ({err}); restore it from the repository")
+        raise ZooError(
+            f"{path} is not valid JSON ({err}); restore it from the repository"
+        ) from None
 
 
 def card(name: str) -> dict[str, Any]:
@@ -208,13 +222,17 @@ def check_weight_file(path: str | os.PathLike, expected_sha256: str | None, what
         raise ZooError(f"Weight file {path} for {what} is empty (0 bytes): corrupt; {fix}")
     with open(path, "rb") as fh:
         if fh.read(8) != _HDF5_SIGNATURE:
-            raise ZooError(f"Weight file {path} for {what} is not an HDF5 .weights.h5 file "
-                           f"(corrupt or another format); {fix}")
+            raise ZooError(
+                f"Weight file {path} for {what} is not an HDF5 .weights.h5 file "
+                f"(corrupt or another format); {fix}"
+            )
     try:
         with h5py.File(path, "r"):
             pass
     except OSError as err:
-        raise ZooError(f"Weight file {path} for {what} is corrupt or truncated ({err}); {fix}")
+        raise ZooError(
+            f"Weight file {path} for {what} is corrupt or truncated ({err}); {fix}"
+        ) from None
     if expected_sha256 is not None:
         actual = sha256(path)
         if actual != expected_sha256:
@@ -237,8 +255,10 @@ def _weights_entry(name: str, seed: int) -> dict:
             f"weights=None gives the untrained architecture.".replace(".  ", ". ")
         )
     if str(seed) not in published:
-        raise ZooError(f"Zoo model {name!r} has no weights for seed {seed}; published "
-                       f"seeds: {', '.join(sorted(published))}")
+        raise ZooError(
+            f"Zoo model {name!r} has no weights for seed {seed}; published "
+            f"seeds: {', '.join(sorted(published))}"
+        )
     return published[str(seed)]
 
 
@@ -280,8 +300,12 @@ def _download(url: str, fname: str, expected: str, target: Path, what: str) -> P
     target.mkdir(parents=True, exist_ok=True)
     try:
         path = keras.utils.get_file(
-            fname=fname, origin=url, file_hash=expected, hash_algorithm="sha256",
-            cache_dir=str(target), cache_subdir=".",
+            fname=fname,
+            origin=url,
+            file_hash=expected,
+            hash_algorithm="sha256",
+            cache_dir=str(target),
+            cache_subdir=".",
         )
     except Exception as err:  # get_file raises bare Exceptions on bad hashes and URLs
         raise ZooError(f"Could not fetch weights of {what} from {url}: {err}") from err
@@ -351,8 +375,11 @@ def load(
         path = None
     else:
         path = Path(weights)
-        expected = sha256 if sha256 is not None else (
-            _expected_for_path(name, path, seed) if verify else None)
+        expected = (
+            sha256
+            if sha256 is not None
+            else (_expected_for_path(name, path, seed) if verify else None)
+        )
         check_weight_file(path, expected, f"zoo model {name!r}")
     model = build(name, **overrides)
     if path is not None:

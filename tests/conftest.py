@@ -67,8 +67,12 @@ def run_python_child(
         else:
             child_env[key] = value
     proc = subprocess.run(
-        [sys.executable, "-c", code, *map(str, args)], cwd=cwd, env=child_env,
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-c", code, *map(str, args)],
+        cwd=cwd,
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
     return proc.stdout
@@ -144,9 +148,7 @@ def write_isic_split(root: Path, split_dirs: tuple[str, str], ids, size=(20, 14)
         Image.fromarray(m).save(mask_dir / f"ISIC_{i:07d}_segmentation.png")
         masks[i] = m
     # Files that live there in the real archive and must be ignored.
-    Image.fromarray(np.zeros((4, 4), "uint8")).save(
-        img_dir / f"ISIC_{ids[0]:07d}_superpixels.png"
-    )
+    Image.fromarray(np.zeros((4, 4), "uint8")).save(img_dir / f"ISIC_{ids[0]:07d}_superpixels.png")
     (img_dir / "ISIC-2017_Training_Data_metadata.csv").write_text("image_id,age\n")
     return masks
 
@@ -166,8 +168,7 @@ def run_python(tmp_path_factory) -> Callable[..., str]:
     """
 
     def run(code: str, *args: str, cwd: str | os.PathLike | None = None, **kwargs) -> str:
-        return run_python_child(code, *args, cwd=cwd or tmp_path_factory.mktemp("child"),
-                                **kwargs)
+        return run_python_child(code, *args, cwd=cwd or tmp_path_factory.mktemp("child"), **kwargs)
 
     return run
 

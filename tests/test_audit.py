@@ -28,9 +28,14 @@ def model_path(tmp_path_factory):
 
     x, y = datasets.load("mnist")["train"]
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
-                              keras.layers.Dense(64, activation="relu"),
-                              keras.layers.Dense(10, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x[:2000], y[:2000], epochs=3, batch_size=64, verbose=0)
     path = tmp_path_factory.mktemp("model") / "mlp.keras"
@@ -41,8 +46,23 @@ def model_path(tmp_path_factory):
 @pytest.fixture(scope="module")
 def audit_dir(model_path, tmp_path_factory):
     out = tmp_path_factory.mktemp("audit")
-    assert audit.main([str(model_path), "--data", "mnist", "--eps", "0.1", "0.3",
-                       "--n", str(N), "--out-dir", str(out)]) == 0
+    assert (
+        audit.main(
+            [
+                str(model_path),
+                "--data",
+                "mnist",
+                "--eps",
+                "0.1",
+                "0.3",
+                "--n",
+                str(N),
+                "--out-dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -77,10 +97,17 @@ def test_suite_at_most_art_apgd_plus_one_pp(audit_dir, model_path, data):
 
     x, y = data
     model = keras.saving.load_model(model_path)
-    log_probs = lambda t, training=False: tf.math.log(tf.clip_by_value(model(t), 1e-12, 1.0))
-    clf = TensorFlowV2Classifier(log_probs, nb_classes=10, input_shape=x.shape[1:],
-                                 loss_object=keras.losses.SparseCategoricalCrossentropy(
-                                     from_logits=True), clip_values=(0.0, 1.0))
+
+    def log_probs(t, training=False):
+        return tf.math.log(tf.clip_by_value(model(t), 1e-12, 1.0))
+
+    clf = TensorFlowV2Classifier(
+        log_probs,
+        nb_classes=10,
+        input_shape=x.shape[1:],
+        loss_object=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        clip_values=(0.0, 1.0),
+    )
     result = json.loads((audit_dir / "audit.json").read_text())
     for eps in (0.1, 0.3):
         robust = np.argmax(clf.predict(x), -1) == y
@@ -90,8 +117,15 @@ def test_suite_at_most_art_apgd_plus_one_pp(audit_dir, model_path, data):
                 break
             np.random.seed(0)
             adv = AutoProjectedGradientDescent(
-                clf, eps=eps, eps_step=2 * eps, max_iter=100, nb_random_init=1,
-                loss_type=loss, batch_size=N, verbose=False).generate(x[idx], y[idx])
+                clf,
+                eps=eps,
+                eps_step=2 * eps,
+                max_iter=100,
+                nb_random_init=1,
+                loss_type=loss,
+                batch_size=N,
+                verbose=False,
+            ).generate(x[idx], y[idx])
             robust[idx] &= np.argmax(clf.predict(adv), -1) == y[idx]
         assert result["models"]["mlp"][f"strong_linf_{eps:g}"] <= robust.mean() + 0.01
 
@@ -114,9 +148,11 @@ def test_error_missing_model_and_data(tmp_path, model_path, capsys):
 
 def test_error_bad_npz(tmp_path, model_path, data, capsys):
     x, y = data
-    bad = {"outside": (x * 255.0, y, "must lie in [0, 1]"),
-           "labels": (x, y[:-3], "labels must have shape"),
-           "classes": (x, y + 10, "labels do not match")}
+    bad = {
+        "outside": (x * 255.0, y, "must lie in [0, 1]"),
+        "labels": (x, y[:-3], "labels must have shape"),
+        "classes": (x, y + 10, "labels do not match"),
+    }
     for name, (xb, yb, message) in bad.items():
         path = tmp_path / f"{name}.npz"
         np.savez(path, x=xb, y=yb)
@@ -131,16 +167,26 @@ def test_error_not_a_classifier(tmp_path, data, capsys):
     inputs = keras.Input((28, 28, 1))
     seg = keras.Model(inputs, keras.layers.Conv2D(2, 3, padding="same")(inputs))
     seg.save(tmp_path / "seg.keras")
-    code, err = _run([tmp_path / "seg.keras", "--data", tmp_path / "d.npz", "--out-dir", tmp_path],
-                     capsys)
+    code, err = _run(
+        [tmp_path / "seg.keras", "--data", tmp_path / "d.npz", "--out-dir", tmp_path], capsys
+    )
     assert code == 2 and "(N, classes)" in err and err.count("\n") == 0
 
 
 def test_cli_exit_2_one_line_no_traceback(tmp_path):
     """Through the real command line, in a fresh process."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    cmd = [sys.executable, "-m", "keras_rbf.cli", "audit", str(tmp_path / "x.keras"),
-           "--data", "mnist", "--out-dir", str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "keras_rbf.cli",
+        "audit",
+        str(tmp_path / "x.keras"),
+        "--data",
+        "mnist",
+        "--out-dir",
+        str(tmp_path),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr

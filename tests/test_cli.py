@@ -33,19 +33,22 @@ def _fails_in_one_line(capsys, argv) -> str:
     return err
 
 
-@pytest.mark.parametrize("argv, says", [
-    (["train", "nosuchmodel"], "Unknown zoo model 'nosuchmodel'"),
-    (["train", "cnn_mnsit"], "Did you mean 'cnn_mnist'"),
-    (["zoo", "card", "nosuch"], "Unknown zoo model 'nosuch'"),
-    (["zoo", "frobnicate"], "usage: keras-rbf zoo list"),
-    (["zoo", "publish", "no/such/run"], "not a finished `keras-rbf train` run folder"),
-    (["reproduce", "mnits"], "Did you mean 'mnist'"),
-    (["frobnicate"], "unknown command 'frobnicate'"),
-    (["train", "cnn_mnist", "--output-dir", "x"], "did you mean --out-dir?"),
-    (["train", "cnn_mnist", "--epochs", "many"], "invalid int value"),
-    (["reproduce", "isic2017"], "ISIC"),
-    (["export", "nosuchmodel", "out"], "neither a zoo model nor a .keras file"),
-])
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["train", "nosuchmodel"], "Unknown zoo model 'nosuchmodel'"),
+        (["train", "cnn_mnsit"], "Did you mean 'cnn_mnist'"),
+        (["zoo", "card", "nosuch"], "Unknown zoo model 'nosuch'"),
+        (["zoo", "frobnicate"], "usage: keras-rbf zoo list"),
+        (["zoo", "publish", "no/such/run"], "not a finished `keras-rbf train` run folder"),
+        (["reproduce", "mnits"], "Did you mean 'mnist'"),
+        (["frobnicate"], "unknown command 'frobnicate'"),
+        (["train", "cnn_mnist", "--output-dir", "x"], "did you mean --out-dir?"),
+        (["train", "cnn_mnist", "--epochs", "many"], "invalid int value"),
+        (["reproduce", "isic2017"], "ISIC"),
+        (["export", "nosuchmodel", "out"], "neither a zoo model nor a .keras file"),
+    ],
+)
 def test_user_errors_are_one_line_and_exit_2(in_tmp, capsys, argv, says):
     assert says in _fails_in_one_line(capsys, argv)
 
@@ -63,9 +66,18 @@ def test_export_onto_an_existing_file_says_what_to_do(in_tmp, capsys):
     assert (in_tmp / "taken").read_text() == "mine"
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["reproduce", "--help"],
-                                  ["zoo", "--help"], ["train", "cnn_mnist", "--help"],
-                                  ["zoo", "publish", "--help"], ["export", "--help"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["train", "--help"],
+        ["reproduce", "--help"],
+        ["zoo", "--help"],
+        ["train", "cnn_mnist", "--help"],
+        ["zoo", "publish", "--help"],
+        ["export", "--help"],
+    ],
+)
 def test_help_works_for_every_subcommand(in_tmp, capsys, argv):
     try:
         code = cli.main(argv)
@@ -79,17 +91,25 @@ def test_console_script_prints_no_traceback_and_no_tensorflow_logs(in_tmp):
     script = shutil.which("keras-rbf") or str(Path(sys.executable).parent / "keras-rbf")
     if not os.path.exists(script):
         pytest.skip("the keras-rbf console script is not installed in this environment")
-    proc = subprocess.run([script, "zoo", "card", "nosuch"], capture_output=True, text=True,
-                          timeout=300, env={k: v for k, v in os.environ.items()
-                                            if k != "TF_CPP_MIN_LOG_LEVEL"})
+    proc = subprocess.run(
+        [script, "zoo", "card", "nosuch"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"},
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        line for line in proc.stderr.strip().splitlines() if line.startswith("keras-rbf:")]
+        line for line in proc.stderr.strip().splitlines() if line.startswith("keras-rbf:")
+    ]
 
 
 def _zoo_snapshot() -> dict[str, str]:
-    return {str(p.relative_to(zoo.zoo_dir())): zoo.sha256(p)
-            for p in sorted(zoo.zoo_dir().rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(zoo.zoo_dir())): zoo.sha256(p)
+        for p in sorted(zoo.zoo_dir().rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_train_writes_a_run_folder_only_and_publish_copies_it_together(in_tmp, capsys):

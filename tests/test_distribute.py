@@ -30,7 +30,7 @@ MIN_MOVE = 1e-2  # the weights must move much more than the tolerance
 TIMEOUT_S = 240
 
 # Run as `python worker.py MODE OUT.npz`; imported by the test for the reference run.
-WORKER = r'''
+WORKER = r"""
 import json, sys, time
 import numpy as np
 
@@ -106,7 +106,7 @@ if __name__ == "__main__":
     np.savez(out, **arrays)
     with open(out + ".json", "w") as fh:
         json.dump(info, fh)
-'''
+"""
 
 
 def _env(**extra) -> dict:
@@ -167,7 +167,10 @@ def _start(script: Path, mode: str, out: Path, log: Path, **env) -> subprocess.P
     with open(log, "w") as fh:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
             [sys.executable, str(script), mode, str(out)],
-            cwd=out.parent, env=_env(**env), stdout=fh, stderr=subprocess.STDOUT,
+            cwd=out.parent,
+            env=_env(**env),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
         )
 
 
@@ -210,7 +213,9 @@ def test_get_strategy_rejects_bad_names_and_configs(monkeypatch):
         get_strategy("multiworker")
     monkeypatch.setenv(
         "TF_CONFIG",
-        json.dumps({"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 3}}),
+        json.dumps(
+            {"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 3}}
+        ),
     )
     with pytest.raises(ValueError, match="does not name an entry"):
         get_strategy("multiworker")
@@ -251,8 +256,9 @@ def test_multiworker_two_workers_on_loopback_matches_single_device(tmp_path):
         try:
             for i in range(2):
                 config = {"cluster": cluster, "task": {"type": "worker", "index": i}}
-                procs.append(_start(script, "multiworker", outs[i], logs[i],
-                                    TF_CONFIG=json.dumps(config)))
+                procs.append(
+                    _start(script, "multiworker", outs[i], logs[i], TF_CONFIG=json.dumps(config))
+                )
         except BaseException:
             for proc in procs:
                 proc.kill()
@@ -278,12 +284,15 @@ def test_multiworker_two_workers_on_loopback_matches_single_device(tmp_path):
     assert _max_diff(init, _stack(results[1], "init")) == 0.0
     ref, history, ref_logits = worker.train(tf.distribute.get_strategy(), init)
 
-    diffs = [_check_training(_stack(r, "w"), ref, init, f"worker {i}")
-             for i, r in enumerate(results)]
+    diffs = [
+        _check_training(_stack(r, "w"), ref, init, f"worker {i}") for i, r in enumerate(results)
+    ]
     # Both workers hold the same (synchronized) weights and predictions.
     assert _max_diff(_stack(results[0], "w"), _stack(results[1], "w")) < WEIGHT_TOL
     for r in results:
         np.testing.assert_allclose(r["logits"], ref_logits, atol=1e-4)
     np.testing.assert_allclose(infos[0]["history"]["loss"], history["loss"], rtol=1e-5)
-    print(f"two-worker MultiWorkerMirroredStrategy: wall {wall:.1f} s, "
-          f"max |w - w_single| = {max(diffs):.2e} (tolerance {WEIGHT_TOL})")
+    print(
+        f"two-worker MultiWorkerMirroredStrategy: wall {wall:.1f} s, "
+        f"max |w - w_single| = {max(diffs):.2e} (tolerance {WEIGHT_TOL})"
+    )

@@ -22,8 +22,9 @@ def test_logits_match_one_call_for_any_batch_size(dense_model):
     for bs in (1, 5, 23, 100):
         np.testing.assert_allclose(evaluate.logits(dense_model, x, bs), ref, rtol=1e-5, atol=1e-6)
     # any callable works too (a squeezer in front of a model, say)
-    np.testing.assert_allclose(evaluate.logits(lambda t: dense_model(t) * 2.0, x, 7), 2 * ref,
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        evaluate.logits(lambda t: dense_model(t) * 2.0, x, 7), 2 * ref, rtol=1e-5, atol=1e-6
+    )
 
 
 def test_accuracy_correct_and_labels(dense_model):

@@ -29,7 +29,7 @@ FAMILIES = {"small_rbf": None, "cnn_rbf": small_cnn_rbf}
 # Runs in a fresh interpreter (`run_python`), cwd outside the repository, PYTHONPATH
 # without it, and a meta-path hook that makes `import keras_rbf` fail even where
 # keras_rbf is installed.
-SERVE_CHILD = r'''
+SERVE_CHILD = r"""
 import json, sys
 import numpy as np
 
@@ -62,7 +62,7 @@ for item in json.loads(sys.argv[1]):
         "output_keys": sorted(serve.structured_outputs),
     }
 print(json.dumps(report))
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -83,13 +83,24 @@ def served(tmp_path_factory, small_rbf_model, randomize_rbf, run_python, read_la
         inputs = {f"batch{n}": rng.uniform(size=(n, *shape)).astype("float32") for n in (1, 5)}
         np.savez(root / f"{family}_in.npz", **inputs)
         expected[family] = {k: model.predict(v, verbose=0) for k, v in inputs.items()}
-        items.append({"family": family, "path": str(outdir / "3"),
-                      "inputs": str(root / f"{family}_in.npz"),
-                      "outputs": str(root / f"{family}_out.npz")})
+        items.append(
+            {
+                "family": family,
+                "path": str(outdir / "3"),
+                "inputs": str(root / f"{family}_in.npz"),
+                "outputs": str(root / f"{family}_out.npz"),
+            }
+        )
     child_dir = root / "elsewhere"
     child_dir.mkdir()
-    out = run_python(SERVE_CHILD, json.dumps(items), cwd=child_dir, with_repo=False,
-                     CUDA_VISIBLE_DEVICES="", timeout=180)
+    out = run_python(
+        SERVE_CHILD,
+        json.dumps(items),
+        cwd=child_dir,
+        with_repo=False,
+        CUDA_VISIBLE_DEVICES="",
+        timeout=180,
+    )
     report = read_last_json(out)
     return {"report": report, "expected": expected, "root": root}
 

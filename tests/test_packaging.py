@@ -16,13 +16,24 @@ def test_setup_cfg_lists_every_package_folder():
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "setup.cfg")
     listed = set(cfg["options"]["packages"].split())
-    found = {".".join(p.parent.relative_to(ROOT).parts)
-             for p in (ROOT / "keras_rbf").rglob("__init__.py")}
+    found = {
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for p in (ROOT / "keras_rbf").rglob("__init__.py")
+    }
     assert found - listed == set(), "add these to setup.cfg [options] packages"
 
 
-@pytest.mark.parametrize("target", sorted({*cli.REPRODUCERS.values(), *cli.TRAINERS.values(),
-                                           *cli.COMMANDS.values(), *datasets.LOADERS.values()}))
+@pytest.mark.parametrize(
+    "target",
+    sorted(
+        {
+            *cli.REPRODUCERS.values(),
+            *cli.TRAINERS.values(),
+            *cli.COMMANDS.values(),
+            *datasets.LOADERS.values(),
+        }
+    ),
+)
 def test_registry_targets_import(target):
     module, _, func = target.partition(":")
     assert callable(getattr(importlib.import_module(module), func))

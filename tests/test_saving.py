@@ -44,7 +44,7 @@ def _zoo_names() -> list[str]:
         return []
 
 
-CHILD = r'''
+CHILD = r"""
 import json, sys, traceback
 import numpy as np
 
@@ -71,7 +71,7 @@ for item in json.loads(open(sys.argv[1]).read()):
         report[name] = {"error": traceback.format_exc()[-3000:]}
     keras.backend.clear_session()
 print(json.dumps(report, default=str))
-'''
+"""
 
 
 def _strip_ids(obj):
@@ -110,8 +110,11 @@ def round_trip(tmp_path_factory):
         builder = zoo.card(name)["builder"].rpartition(":")[2]
         model = zoo.build(name, **({} if full else SCALE_DOWN.get(builder, {})))
         _perturb(model, seed=i)
-        item = {"name": name, "file": str(root / f"{name}.keras"),
-                "weights": str(root / f"{name}_w.npz")}
+        item = {
+            "name": name,
+            "file": str(root / f"{name}.keras"),
+            "weights": str(root / f"{name}_w.npz"),
+        }
         model.save(item["file"])
         np.savez(item["weights"], **{f"w{j}": w for j, w in enumerate(model.get_weights())})
         info = {"config": _strip_ids(json.loads(json.dumps(model.get_config(), default=str)))}
@@ -126,10 +129,20 @@ def round_trip(tmp_path_factory):
         keras.backend.clear_session()
     (root / "items.json").write_text(json.dumps(items))
     (root / "child.py").write_text(CHILD)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND="tensorflow",
-               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "child.py", str(root / "items.json")], cwd=root,
-                          env=env, capture_output=True, text=True, timeout=400)
+    env = dict(
+        os.environ,
+        TF_CPP_MIN_LOG_LEVEL="2",
+        KERAS_BACKEND="tensorflow",
+        PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    )
+    proc = subprocess.run(
+        [sys.executable, "child.py", str(root / "items.json")],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     return {"report": report, "saved": saved, "items": {it["name"]: it for it in items}}

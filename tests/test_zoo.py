@@ -105,8 +105,9 @@ def _move_weights_out(private_zoo, tmp_path, url_for):
 
 def _check_download(tmp_path):
     x = np.random.default_rng(0).uniform(size=(4, 28, 28, 1)).astype("float32")
-    reference = zoo.load("cnn_mnist", weights=tmp_path / "served" / "cnn_mnist.weights.h5",
-                         verify=False)
+    reference = zoo.load(
+        "cnn_mnist", weights=tmp_path / "served" / "cnn_mnist.weights.h5", verify=False
+    )
     model = zoo.load("cnn_mnist")
     np.testing.assert_allclose(model.predict(x, verbose=0), reference.predict(x, verbose=0))
     assert (tmp_path / "cache" / "cnn_mnist" / "cnn_mnist.weights.h5").is_file()
@@ -184,11 +185,13 @@ def test_an_intact_weights_path_is_checked_against_the_card_and_loads(copied_wei
 
 
 @pytest.mark.parametrize("damage", ["empty", "truncated", "garbage"])
-def test_corrupt_files_are_reported_as_corrupt_not_as_another_architecture(
-        copied_weights, damage):
+def test_corrupt_files_are_reported_as_corrupt_not_as_another_architecture(copied_weights, damage):
     data = copied_weights.read_bytes()
-    copied_weights.write_bytes({"empty": b"", "truncated": data[: len(data) // 3],
-                                "garbage": b"not a weight file" * 10}[damage])
+    copied_weights.write_bytes(
+        {"empty": b"", "truncated": data[: len(data) // 3], "garbage": b"not a weight file" * 10}[
+            damage
+        ]
+    )
     for kwargs in ({}, {"verify": False}):
         with pytest.raises(zoo.ZooError, match="corrupt") as err:
             zoo.load("cnn_mnist", weights=copied_weights, **kwargs)

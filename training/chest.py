@@ -1,4 +1,5 @@
-"""Trains a CHEST zoo entry: `python -m training.chest inception_resnet_v2_rbf_chest --data-dir DIR`.
+"""Trains a CHEST zoo entry:
+`python -m training.chest inception_resnet_v2_rbf_chest --data-dir DIR`.
 
 Same as `keras-rbf train NAME --data-dir DIR`; the recipe (paper 5.1) lives in
 `keras_rbf.recipes.chest`. Add `--gda-stddev 0.1` for the GDA model of Table 3.

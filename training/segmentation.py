@@ -1,4 +1,5 @@
-"""Trains a segmentation zoo entry: `python -m training.segmentation unet_rbf_synthlesion [--epochs 10]`.
+"""Trains a segmentation zoo entry:
+`python -m training.segmentation unet_rbf_synthlesion [--epochs 10]`.
 
 Same as `keras-rbf train NAME`; the recipe (ADADELTA lr 1.0, rho 0.95, batch 16, paper
 section 5.2) lives in `keras_rbf.recipes.segmentation`. ISIC 2017 entries (`*_skin`)

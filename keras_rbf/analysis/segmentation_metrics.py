@@ -17,8 +17,14 @@ import math
 
 import numpy as np
 
-__all__ = ["dice", "false_positive_rate", "false_negative_rate", "summarize", "scores",
-           "masks_from_logits"]
+__all__ = [
+    "dice",
+    "false_positive_rate",
+    "false_negative_rate",
+    "summarize",
+    "scores",
+    "masks_from_logits",
+]
 
 
 def _binary_pair(pred, truth) -> tuple[np.ndarray, np.ndarray]:

@@ -65,9 +65,20 @@ __all__ = [
 ]
 
 ATTACKS: dict[str, type[Attack]] = {
-    "fgsm": FGSM, "bim": BIM, "mim": MIM, "pgd": PGD, "cw": CarliniWagnerL2, "spsa": SPSA,
-    "gn": GaussianNoise, "apgd-ce": APGDCE, "apgd-dlr": APGDDLR, "apgd-t": APGDT,
-    "square": Square, "strong": StrongSuite, "linf-bim": LinfBIM, "l1-bim": L1BIM,
+    "fgsm": FGSM,
+    "bim": BIM,
+    "mim": MIM,
+    "pgd": PGD,
+    "cw": CarliniWagnerL2,
+    "spsa": SPSA,
+    "gn": GaussianNoise,
+    "apgd-ce": APGDCE,
+    "apgd-dlr": APGDDLR,
+    "apgd-t": APGDT,
+    "square": Square,
+    "strong": StrongSuite,
+    "linf-bim": LinfBIM,
+    "l1-bim": L1BIM,
     "dag": DAG,
 }
 
@@ -80,4 +91,3 @@ def make(name: str, model: Callable, **settings) -> Attack:
     if name not in ATTACKS:
         raise ValueError(f"unknown attack {name!r}; known: {', '.join(ATTACKS)}")
     return ATTACKS[name](model, **settings)
-

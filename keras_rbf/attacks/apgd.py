@@ -67,8 +67,12 @@ def dlr_loss(logits, y, t=None):
     """Per-example DLR loss `-(z_y - max_{i != y} z_i) / (z_pi1 - z_pi3 + 1e-12)`, `(B,)`."""
     top = tf.sort(logits, axis=-1, direction="DESCENDING")
     z_y = tf.gather(logits, y, batch_dims=1)
-    other = tf.reduce_max(tf.where(tf.one_hot(y, tf.shape(logits)[-1]) > 0,
-                                   tf.fill(tf.shape(logits), -np.inf), logits), axis=-1)
+    other = tf.reduce_max(
+        tf.where(
+            tf.one_hot(y, tf.shape(logits)[-1]) > 0, tf.fill(tf.shape(logits), -np.inf), logits
+        ),
+        axis=-1,
+    )
     return -(z_y - other) / (top[:, 0] - top[:, 2] + 1e-12)
 
 
@@ -137,8 +141,16 @@ class APGD(Attack):
         >>> x_adv = APGD(model, eps=0.3, loss="dlr").generate(x, y)
     """
 
-    DEFAULTS = {"eps": 0.3, "nb_iter": 100, "loss": "ce", "targeted": False,
-                "n_target_classes": 9, "n_restarts": 1, "rho": 0.75, "seed": 0}
+    DEFAULTS = {
+        "eps": 0.3,
+        "nb_iter": 100,
+        "loss": "ce",
+        "targeted": False,
+        "n_target_classes": 9,
+        "n_restarts": 1,
+        "rho": 0.75,
+        "seed": 0,
+    }
     name = "apgd"
 
     def __init__(self, model, batch_size: int = 500, progress: bool = False, **settings):
@@ -152,8 +164,9 @@ class APGD(Attack):
         check_positive(self, "n_restarts", s["n_restarts"], integer=True)
         check_positive(self, "n_target_classes", s["n_target_classes"], integer=True)
         if s["loss"] not in LOSSES:
-            raise ValueError(f"{type(self).__name__}: loss must be one of {LOSSES}, "
-                             f"got {s['loss']!r}")
+            raise ValueError(
+                f"{type(self).__name__}: loss must be one of {LOSSES}, got {s['loss']!r}"
+            )
         if not isinstance(s["targeted"], bool):
             raise ValueError(f"{type(self).__name__}: targeted must be True or False")
         if not 0.0 < float(s["rho"]) <= 1.0:
@@ -188,16 +201,19 @@ class APGD(Attack):
         x_adv = x.copy()
         targets = [None]
         if s["loss"] == "dlr" and not s["targeted"] and n_classes < 3:
-            raise ValueError(f"{type(self).__name__}: the DLR loss needs at least 3 classes "
-                             f"(it divides by z_pi1 - z_pi3); the model has {n_classes}; "
-                             "use loss='ce'")
+            raise ValueError(
+                f"{type(self).__name__}: the DLR loss needs at least 3 classes "
+                f"(it divides by z_pi1 - z_pi3); the model has {n_classes}; "
+                "use loss='ce'"
+            )
         if s["targeted"]:
             need = 4 if s["loss"] == "dlr" else 2
             if s["n_target_classes"] > n_classes - 1 or n_classes < need:
                 raise ValueError(
                     f"{type(self).__name__}: n_target_classes={s['n_target_classes']} needs "
                     f"at least {max(s['n_target_classes'] + 1, need)} classes; the model has "
-                    f"{n_classes}")
+                    f"{n_classes}"
+                )
             ranked = np.argsort(-clean, axis=-1, kind="stable")
             targets = [ranked[:, r] for r in range(1, s["n_target_classes"] + 1)]
         keys = image_keys(x, s["seed"])
@@ -216,11 +232,15 @@ class APGD(Attack):
 
     def _loop(self, x, y, t, start):
         s = self._settings
-        key = ("apgd", s["loss"], s["targeted"], int(s["nb_iter"]), float(s["rho"]),
-               x.shape[1:])
+        key = ("apgd", s["loss"], s["targeted"], int(s["nb_iter"]), float(s["rho"]), x.shape[1:])
         run = compiled(self.model, key, lambda fn: self._compile(fn, x.shape[1:]))
-        adv, hit = run(tf.constant(x), tf.constant(y), tf.constant(t, tf.int64),
-                       tf.constant(start), tf.constant(float(s["eps"])))
+        adv, hit = run(
+            tf.constant(x),
+            tf.constant(y),
+            tf.constant(t, tf.int64),
+            tf.constant(start),
+            tf.constant(float(s["eps"])),
+        )
         return adv.numpy(), hit.numpy()
 
     def _compile(self, fn, image_shape):
@@ -257,11 +277,23 @@ class APGD(Attack):
             n = tf.shape(x)[0]
             loss, grad, hit = evaluate(start, y, t)
             out_x, out_hit = start, hit  # broken at the start: keep the start
-            st = {"idx": tf.range(n), "x": x, "y": y, "t": t, "xa": start, "x_old": start,
-                  "grad": grad, "step": tf.fill([n], 2.0 * eps), "loss_prev": loss,
-                  "loss_best": loss, "x_best": start, "grad_best": grad,
-                  "n_incr": tf.zeros([n]), "reduced": tf.ones([n], tf.bool),
-                  "loss_last_check": loss}
+            st = {
+                "idx": tf.range(n),
+                "x": x,
+                "y": y,
+                "t": t,
+                "xa": start,
+                "x_old": start,
+                "grad": grad,
+                "step": tf.fill([n], 2.0 * eps),
+                "loss_prev": loss,
+                "loss_best": loss,
+                "x_best": start,
+                "grad_best": grad,
+                "n_incr": tf.zeros([n]),
+                "reduced": tf.ones([n], tf.bool),
+                "loss_last_check": loss,
+            }
             st = {k: tf.boolean_mask(v, ~hit) for k, v in st.items()}
 
             def body(i, out_x, out_hit, st):
@@ -269,42 +301,51 @@ class APGD(Attack):
                 lo, hi = tf.maximum(st["x"] - eps, 0.0), tf.minimum(st["x"] + eps, 1.0)
                 xa = st["xa"]
                 z = tf.clip_by_value(xa + per_image(st["step"]) * tf.sign(st["grad"]), lo, hi)
-                x_new = tf.clip_by_value(xa + a * (z - xa) + (1.0 - a) * (xa - st["x_old"]),
-                                         lo, hi)
+                x_new = tf.clip_by_value(xa + a * (z - xa) + (1.0 - a) * (xa - st["x_old"]), lo, hi)
                 loss, grad, hit = evaluate(x_new, st["y"], st["t"])
                 where = tf.boolean_mask(st["idx"], hit)[:, None]
                 out_x = tf.tensor_scatter_nd_update(out_x, where, tf.boolean_mask(x_new, hit))
-                out_hit = tf.tensor_scatter_nd_update(out_hit, where, tf.ones_like(where[:, 0],
-                                                                                   tf.bool))
+                out_hit = tf.tensor_scatter_nd_update(
+                    out_hit, where, tf.ones_like(where[:, 0], tf.bool)
+                )
                 better = loss > st["loss_best"]
-                new = dict(st, x_old=xa, loss_prev=loss,
-                           n_incr=st["n_incr"] + tf.cast(loss > st["loss_prev"], tf.float32),
-                           loss_best=tf.where(better, loss, st["loss_best"]),
-                           x_best=tf.where(per_image(better), x_new, st["x_best"]),
-                           grad_best=tf.where(per_image(better), grad, st["grad_best"]))
+                new = dict(
+                    st,
+                    x_old=xa,
+                    loss_prev=loss,
+                    n_incr=st["n_incr"] + tf.cast(loss > st["loss_prev"], tf.float32),
+                    loss_best=tf.where(better, loss, st["loss_best"]),
+                    x_best=tf.where(per_image(better), x_new, st["x_best"]),
+                    grad_best=tf.where(per_image(better), grad, st["grad_best"]),
+                )
                 # Checkpoint (AutoAttack's rule), a no-op between checkpoints.
                 check = tf.gather(tf.constant(is_check), i)
                 k = tf.gather(tf.constant(window), i)
-                halve = check & ((new["n_incr"] <= rho * k)
-                                 | (~st["reduced"] & (st["loss_last_check"] >= new["loss_best"])))
+                halve = check & (
+                    (new["n_incr"] <= rho * k)
+                    | (~st["reduced"] & (st["loss_last_check"] >= new["loss_best"]))
+                )
                 new.update(
                     step=tf.where(halve, st["step"] / 2.0, st["step"]),
                     xa=tf.where(per_image(halve), new["x_best"], x_new),
                     grad=tf.where(per_image(halve), new["grad_best"], grad),
                     reduced=tf.where(check, halve, st["reduced"]),
                     loss_last_check=tf.where(check, new["loss_best"], st["loss_last_check"]),
-                    n_incr=tf.where(check, tf.zeros_like(new["n_incr"]), new["n_incr"]))
+                    n_incr=tf.where(check, tf.zeros_like(new["n_incr"]), new["n_incr"]),
+                )
                 new = {k: tf.boolean_mask(v, ~hit) for k, v in new.items()}
                 return i + 1, out_x, out_hit, new
 
             def cond(i, out_x, out_hit, st):
                 return (i < nb_iter) & (tf.size(st["idx"]) > 0)
 
-            invariants = {k: tf.TensorShape([None]).concatenate(v.shape[1:])
-                          for k, v in st.items()}
+            invariants = {k: tf.TensorShape([None]).concatenate(v.shape[1:]) for k, v in st.items()}
             _, out_x, out_hit, st = tf.while_loop(
-                cond, body, (tf.constant(0), out_x, out_hit, st),
-                shape_invariants=(tf.TensorShape([]), out_x.shape, out_hit.shape, invariants))
+                cond,
+                body,
+                (tf.constant(0), out_x, out_hit, st),
+                shape_invariants=(tf.TensorShape([]), out_x.shape, out_hit.shape, invariants),
+            )
             out_x = tf.tensor_scatter_nd_update(out_x, st["idx"][:, None], st["x_best"])
             return out_x, out_hit
 
@@ -330,4 +371,3 @@ class APGDT(APGD):
 
     DEFAULTS = {**APGD.DEFAULTS, "loss": "dlr", "targeted": True}
     name = "apgd-t"
-

@@ -25,8 +25,16 @@ from tqdm.auto import tqdm
 
 from keras_rbf.errors import UserError
 
-__all__ = ["Attack", "AttackInputError", "check_images", "check_positive", "check_seed",
-           "compiled", "image_keys", "logits_fn"]
+__all__ = [
+    "Attack",
+    "AttackInputError",
+    "check_images",
+    "check_positive",
+    "check_seed",
+    "compiled",
+    "image_keys",
+    "logits_fn",
+]
 
 # model -> {key: compiled loop}: attack objects built anew (one per eps, per suite run,
 # per adversarial-training epoch) reuse the traced loops of their model. Weak keys, and
@@ -136,8 +144,7 @@ def check_images(x, y=None, bounds: tuple[float, float] = (0.0, 1.0)) -> tuple[n
     y = np.asarray(y)
     if y.ndim != 1 or len(y) != len(x):
         raise AttackInputError(
-            f"labels must have shape ({len(x)},) (one integer class per image), "
-            f"got shape {y.shape}"
+            f"labels must have shape ({len(x)},) (one integer class per image), got shape {y.shape}"
         )
     if y.size and not np.issubdtype(y.dtype, np.integer):
         if not np.all(np.equal(np.mod(y, 1), 0)):
@@ -162,8 +169,7 @@ class Attack:
     DEFAULTS: dict[str, Any] = {}
     name: str = "attack"
 
-    def __init__(self, model: Callable, batch_size: int = 250, progress: bool = False,
-                 **settings):
+    def __init__(self, model: Callable, batch_size: int = 250, progress: bool = False, **settings):
         unknown = sorted(set(settings) - set(self.DEFAULTS))
         if unknown:
             raise ValueError(
@@ -171,8 +177,9 @@ class Attack:
                 f"known: {sorted(self.DEFAULTS)}"
             )
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValueError(f"{type(self).__name__}: batch_size must be a positive integer, "
-                             f"got {batch_size!r}")
+            raise ValueError(
+                f"{type(self).__name__}: batch_size must be a positive integer, got {batch_size!r}"
+            )
         self.model = model
         self.batch_size = batch_size
         self.progress = progress
@@ -186,8 +193,12 @@ class Attack:
 
     def replace(self, **changes) -> Attack:
         """A new attack of the same kind on the same model with some settings changed."""
-        return type(self)(self.model, batch_size=self.batch_size, progress=self.progress,
-                          **{**self._settings, **changes})
+        return type(self)(
+            self.model,
+            batch_size=self.batch_size,
+            progress=self.progress,
+            **{**self._settings, **changes},
+        )
 
     def _validate(self) -> None:
         """Checks `self._settings`; raises ValueError naming the bad setting."""

@@ -74,7 +74,9 @@ def adversarial_targets(labels: np.ndarray, num_classes: int, seed: int = 0) -> 
     if num_classes < 2:
         raise ValueError(f"adversarial targets need num_classes >= 2, got {num_classes}")
     if labels.min() < 0 or labels.max() >= num_classes:
-        raise ValueError(f"labels must lie in [0, {num_classes}), got [{labels.min()}, {labels.max()}]")
+        raise ValueError(
+            f"labels must lie in [0, {num_classes}), got [{labels.min()}, {labels.max()}]"
+        )
     if num_classes == 2:
         return 1 - labels
     offset = np.random.RandomState(seed).randint(1, num_classes, size=labels.shape)
@@ -109,8 +111,7 @@ class DAG(Attack):
     DEFAULTS = {"gamma": 0.03, "iterations": 30, "clip": (0.0, 1.0), "seed": 0}
     name = "dag"
 
-    def __init__(self, model: Callable, batch_size: int = 32, progress: bool = False,
-                 **settings):
+    def __init__(self, model: Callable, batch_size: int = 32, progress: bool = False, **settings):
         super().__init__(model, batch_size=batch_size, progress=progress, **settings)
 
     def _validate(self) -> None:
@@ -126,13 +127,23 @@ class DAG(Attack):
         """Adversarial images `(N, ...spatial, C)` for per-pixel labels `y` `(N, ...spatial)`."""
         return self.run(x, y).adversarial
 
-    def run(self, x, y, targets: np.ndarray | None = None,
-            record_at: Sequence[int] = ()) -> DAGResult:
+    def run(
+        self, x, y, targets: np.ndarray | None = None, record_at: Sequence[int] = ()
+    ) -> DAGResult:
         """The whole DAG run (see `DAGResult`); `targets` default `adversarial_targets`."""
         s = self._settings
-        return _dag(self.model, x, y, targets=targets, gamma=s["gamma"],
-                    iterations=s["iterations"], record_at=record_at, clip=s["clip"],
-                    batch_size=self.batch_size, seed=s["seed"])
+        return _dag(
+            self.model,
+            x,
+            y,
+            targets=targets,
+            gamma=s["gamma"],
+            iterations=s["iterations"],
+            record_at=record_at,
+            clip=s["clip"],
+            batch_size=self.batch_size,
+            seed=s["seed"],
+        )
 
 
 def _dag(
@@ -231,9 +242,13 @@ def _dag(
         snapshots=snapshots,
         iterations_run=iterations_run,
         correct_fraction=correct_fraction,
-        settings={"gamma": float(gamma), "iterations": int(iterations),
-                  "clip": None if clip is None else [float(clip[0]), float(clip[1])],
-                  "targets": "flip (binary) / random wrong class", "stop": "no correct pixel"},
+        settings={
+            "gamma": float(gamma),
+            "iterations": int(iterations),
+            "clip": None if clip is None else [float(clip[0]), float(clip[1])],
+            "targets": "flip (binary) / random wrong class",
+            "stop": "no correct pixel",
+        },
     )
 
 

@@ -119,8 +119,15 @@ class L1BIM(Attack):
     def _generate_batch(self, x, y):
         s = self._settings
         eps_iter = s["eps_iter"] or 2.5 * s["eps"] / s["nb_iter"]
-        return _l1_bim(logits_fn(self.model), tf.constant(x), tf.constant(y), s["eps"],
-                       eps_iter, s["nb_iter"], s["sparsity"])
+        return _l1_bim(
+            logits_fn(self.model),
+            tf.constant(x),
+            tf.constant(y),
+            s["eps"],
+            eps_iter,
+            s["nb_iter"],
+            s["sparsity"],
+        )
 
 
 class LinfBIM(BIM):
@@ -137,12 +144,19 @@ class LinfBIM(BIM):
         super()._validate()
         s = self._settings
         if s["eps_iter"] is not None and s["eps_iter"] > s["eps"]:
-            raise ValueError(f"LinfBIM: eps_iter must be <= eps, got {s['eps_iter']} > "
-                             f"{s['eps']}")
+            raise ValueError(f"LinfBIM: eps_iter must be <= eps, got {s['eps_iter']} > {s['eps']}")
 
 
-def _l1_bim(model_fn: Callable, x, y, eps: float, eps_iter: float, nb_iter: int,
-            sparsity: float, clip: tuple[float, float] = (0.0, 1.0)):
+def _l1_bim(
+    model_fn: Callable,
+    x,
+    y,
+    eps: float,
+    eps_iter: float,
+    nb_iter: int,
+    sparsity: float,
+    clip: tuple[float, float] = (0.0, 1.0),
+):
     """The L1 BIM loop on one batch; returns `(N, ...)` images with `||x_adv - x||_1 <= eps`."""
     adv = x
     for _ in range(int(nb_iter)):

@@ -38,10 +38,13 @@ PAPER_SETTINGS: dict[str, dict] = {
     "pgd": {"eps": 0.1, "nb_iter": 40},
     # 50 iterations as in the paper; lr 0.1 / initial const 1.0 because CleverHans'
     # defaults (5e-3 / 0.01) barely move pixels at 0 or 1 in 50 iterations (tanh space).
-    "cw": {"max_iterations": 50, "learning_rate": 0.1, "initial_const": 1.0,
-           "binary_search_steps": 1},
-    "spsa": {"eps": 0.3, "nb_iter": 20, "learning_rate": 0.1, "delta": 0.01,
-             "spsa_samples": 128},
+    "cw": {
+        "max_iterations": 50,
+        "learning_rate": 0.1,
+        "initial_const": 1.0,
+        "binary_search_steps": 1,
+    },
+    "spsa": {"eps": 0.3, "nb_iter": 20, "learning_rate": 0.1, "delta": 0.01, "spsa_samples": 128},
     "gn": {"eps": 20.0},
     # Not a paper setting: the AutoAttack-style suite every report carries beside them.
     "strong": {"eps": 0.3, "suite": "cpu", "seed": 0},
@@ -72,8 +75,9 @@ class FGSM(_LinfIterative):
     def _generate_batch(self, x, y):
         from cleverhans.tf2.attacks.fast_gradient_method import fast_gradient_method
 
-        return fast_gradient_method(logits_fn(self.model), x, self._settings["eps"], np.inf,
-                                    clip_min=0.0, clip_max=1.0, y=y)
+        return fast_gradient_method(
+            logits_fn(self.model), x, self._settings["eps"], np.inf, clip_min=0.0, clip_max=1.0, y=y
+        )
 
 
 class BIM(_LinfIterative):
@@ -88,10 +92,18 @@ class BIM(_LinfIterative):
         s = self._settings
         # sanity_checks=False: CleverHans' own checks fail under NumPy >= 1.24 (np.all on
         # a ragged list); the base class checks the inputs instead.
-        return basic_iterative_method(logits_fn(self.model), x, s["eps"],
-                                      self._eps_iter(s["eps"] / s["nb_iter"]), s["nb_iter"],
-                                      np.inf, clip_min=0.0, clip_max=1.0, y=y,
-                                      sanity_checks=False)
+        return basic_iterative_method(
+            logits_fn(self.model),
+            x,
+            s["eps"],
+            self._eps_iter(s["eps"] / s["nb_iter"]),
+            s["nb_iter"],
+            np.inf,
+            clip_min=0.0,
+            clip_max=1.0,
+            y=y,
+            sanity_checks=False,
+        )
 
 
 class MIM(_LinfIterative):
@@ -106,11 +118,19 @@ class MIM(_LinfIterative):
         )
 
         s = self._settings
-        return momentum_iterative_method(logits_fn(self.model), x, eps=s["eps"],
-                                         eps_iter=self._eps_iter(s["eps"] / s["nb_iter"]),
-                                         nb_iter=s["nb_iter"], norm=np.inf, clip_min=0.0,
-                                         clip_max=1.0, y=y, decay_factor=s["decay_factor"],
-                                         sanity_checks=False)
+        return momentum_iterative_method(
+            logits_fn(self.model),
+            x,
+            eps=s["eps"],
+            eps_iter=self._eps_iter(s["eps"] / s["nb_iter"]),
+            nb_iter=s["nb_iter"],
+            norm=np.inf,
+            clip_min=0.0,
+            clip_max=1.0,
+            y=y,
+            decay_factor=s["decay_factor"],
+            sanity_checks=False,
+        )
 
 
 class PGD(_LinfIterative):
@@ -135,10 +155,19 @@ class PGD(_LinfIterative):
         )
 
         s = self._settings
-        return projected_gradient_descent(logits_fn(self.model), x, s["eps"],
-                                          self._eps_iter(2.5 * s["eps"] / s["nb_iter"]),
-                                          s["nb_iter"], np.inf, clip_min=0.0, clip_max=1.0,
-                                          y=y, rand_init=s["rand_init"], sanity_checks=False)
+        return projected_gradient_descent(
+            logits_fn(self.model),
+            x,
+            s["eps"],
+            self._eps_iter(2.5 * s["eps"] / s["nb_iter"]),
+            s["nb_iter"],
+            np.inf,
+            clip_min=0.0,
+            clip_max=1.0,
+            y=y,
+            rand_init=s["rand_init"],
+            sanity_checks=False,
+        )
 
 
 class _CWAdam(keras.optimizers.Adam):
@@ -149,8 +178,11 @@ class _CWAdam(keras.optimizers.Adam):
     are returned here."""
 
     def variables(self):
-        return [self._iterations, *getattr(self, "_momentums", []),
-                *getattr(self, "_velocities", [])]
+        return [
+            self._iterations,
+            *getattr(self, "_momentums", []),
+            *getattr(self, "_velocities", []),
+        ]
 
 
 class CarliniWagnerL2(Attack):
@@ -172,10 +204,19 @@ class CarliniWagnerL2(Attack):
         s = self._settings
         # Fresh object per batch (its optimizer fails when reused); y=None: untargeted on
         # the model's own predictions.
-        attack = CW(logits_fn(self.model), y=None, targeted=False, batch_size=len(x),
-                    clip_min=0.0, clip_max=1.0, binary_search_steps=s["binary_search_steps"],
-                    max_iterations=s["max_iterations"], abort_early=False,
-                    initial_const=s["initial_const"], learning_rate=s["learning_rate"])
+        attack = CW(
+            logits_fn(self.model),
+            y=None,
+            targeted=False,
+            batch_size=len(x),
+            clip_min=0.0,
+            clip_max=1.0,
+            binary_search_steps=s["binary_search_steps"],
+            max_iterations=s["max_iterations"],
+            abort_early=False,
+            initial_const=s["initial_const"],
+            learning_rate=s["learning_rate"],
+        )
         attack.optimizer = _CWAdam(s["learning_rate"], name="cw_adam")
         return attack.attack(np.asarray(x))
 
@@ -235,12 +276,22 @@ class SPSA(Attack):
 
         out = []
         for i in range(len(x)):
-            optimizer = _spsa_adam()(lr=s["learning_rate"], delta=s["delta"],
-                                     num_samples=s["spsa_samples"])
-            out.append(projected_optimization(
-                loss_fn, tf.constant(x[i:i + 1]), tf.constant(y[i:i + 1]), s["eps"],
-                s["nb_iter"], optimizer, clip_min=0.0, clip_max=1.0,
-                early_stop_loss_threshold=0.0 if s["stop_on_success"] else None))
+            optimizer = _spsa_adam()(
+                lr=s["learning_rate"], delta=s["delta"], num_samples=s["spsa_samples"]
+            )
+            out.append(
+                projected_optimization(
+                    loss_fn,
+                    tf.constant(x[i : i + 1]),
+                    tf.constant(y[i : i + 1]),
+                    s["eps"],
+                    s["nb_iter"],
+                    optimizer,
+                    clip_min=0.0,
+                    clip_max=1.0,
+                    early_stop_loss_threshold=0.0 if s["stop_on_success"] else None,
+                )
+            )
         return tf.concat(out, 0)
 
 
@@ -258,7 +309,7 @@ class GaussianNoise(Attack):
 
         fmodel = fb.TensorFlowModel(logits_fn(self.model), bounds=(0.0, 1.0))
         attack = fb.attacks.L2AdditiveGaussianNoiseAttack()
-        _, clipped, _ = attack(fmodel, tf.constant(x), tf.constant(y, tf.int64),
-                               epsilons=[self._settings["eps"]])
+        _, clipped, _ = attack(
+            fmodel, tf.constant(x), tf.constant(y, tf.int64), epsilons=[self._settings["eps"]]
+        )
         return clipped[0]
-

@@ -50,14 +50,18 @@ def p_selection(p_init: float, it: int, n_queries: int, rescale: bool = True) ->
         it = int(it / n_queries * 10000)
     bounds = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
     halvings = sum(it > b for b in bounds)
-    return p_init / 2 ** halvings
+    return p_init / 2**halvings
 
 
 def margin(logits, y):
     """Per-example margin `z_y - max_{i != y} z_i` (negative when misclassified)."""
     z_y = tf.gather(logits, y, batch_dims=1)
-    other = tf.reduce_max(tf.where(tf.one_hot(y, tf.shape(logits)[-1]) > 0,
-                                   tf.fill(tf.shape(logits), -np.inf), logits), axis=-1)
+    other = tf.reduce_max(
+        tf.where(
+            tf.one_hot(y, tf.shape(logits)[-1]) > 0, tf.fill(tf.shape(logits), -np.inf), logits
+        ),
+        axis=-1,
+    )
     return z_y - other
 
 
@@ -74,8 +78,7 @@ class Square(Attack):
         seed: seed of the random search.
     """
 
-    DEFAULTS = {"eps": 0.3, "n_queries": 1000, "p_init": 0.8, "rescale_schedule": True,
-                "seed": 0}
+    DEFAULTS = {"eps": 0.3, "n_queries": 1000, "p_init": 0.8, "rescale_schedule": True, "seed": 0}
     name = "square"
 
     def __init__(self, model, batch_size: int = 500, progress: bool = False, **settings):
@@ -122,15 +125,32 @@ class Square(Attack):
             draws[:, i] = rng.random((q, 2 + c))
         key = ("square", h, w, c, q, float(s["p_init"]), s["rescale_schedule"])
         run = compiled(self.model, key, lambda fn: self._compile(fn, h, w, c))
-        adv, hit = run(tf.constant(x), tf.constant(y), tf.constant(stripes), tf.constant(draws),
-                       tf.constant(float(s["eps"])))
+        adv, hit = run(
+            tf.constant(x),
+            tf.constant(y),
+            tf.constant(stripes),
+            tf.constant(draws),
+            tf.constant(float(s["eps"])),
+        )
         return adv.numpy(), hit.numpy()
 
     def _sides(self, h: int, w: int, c: int) -> np.ndarray:
         s = self._settings
-        sides = [max(int(round(math.sqrt(p_selection(s["p_init"], i, s["n_queries"],
-                                                     s["rescale_schedule"]) * h * w))), 1)
-                 for i in range(s["n_queries"])]
+        sides = [
+            max(
+                int(
+                    round(
+                        math.sqrt(
+                            p_selection(s["p_init"], i, s["n_queries"], s["rescale_schedule"])
+                            * h
+                            * w
+                        )
+                    )
+                ),
+                1,
+            )
+            for i in range(s["n_queries"])
+        ]
         return np.minimum(np.asarray(sides, np.int32), min(h, w))
 
     def _compile(self, fn, h: int, w: int, c: int):
@@ -146,15 +166,19 @@ class Square(Attack):
 
         spec = tf.TensorSpec([None, h, w, c], tf.float32)
 
-        @tf.function(input_signature=[spec, tf.TensorSpec([None], tf.int64),
-                                      tf.TensorSpec([None, 1, w, c], tf.float32),
-                                      tf.TensorSpec([None, None, 2 + c], tf.float32),
-                                      tf.TensorSpec([], tf.float32)])
+        @tf.function(
+            input_signature=[
+                spec,
+                tf.TensorSpec([None], tf.int64),
+                tf.TensorSpec([None, 1, w, c], tf.float32),
+                tf.TensorSpec([None, None, 2 + c], tf.float32),
+                tf.TensorSpec([], tf.float32),
+            ]
+        )
         def run(x, y, stripes, draws, eps):
             start = tf.clip_by_value(x + eps * stripes, 0.0, 1.0)
             loss, hit = evaluate(start, y)
-            st = {"idx": tf.range(tf.shape(x)[0]), "x": x, "y": y, "best": start,
-                  "loss": loss}
+            st = {"idx": tf.range(tf.shape(x)[0]), "x": x, "y": y, "best": start, "loss": loss}
             st = {k: tf.boolean_mask(v, ~hit) for k, v in st.items()}
 
             def body(i, out_x, out_hit, st):
@@ -163,8 +187,7 @@ class Square(Attack):
                 top = tf.cast(tf.floor(u[:, 0] * tf.cast(h - side, tf.float32)), tf.int32)
                 left = tf.cast(tf.floor(u[:, 1] * tf.cast(w - side, tf.float32)), tf.int32)
                 top, left = top[:, None, None, None], left[:, None, None, None]
-                window = ((rows >= top) & (rows < top + side)
-                          & (cols >= left) & (cols < left + side))
+                window = (rows >= top) & (rows < top + side) & (cols >= left) & (cols < left + side)
                 colour = tf.where(u[:, None, None, 2:] < 0.5, -2.0 * eps, 2.0 * eps)
                 x0 = st["x"]
                 cand = st["best"] + tf.cast(window, tf.float32) * colour
@@ -172,21 +195,27 @@ class Square(Attack):
                 loss, hit = evaluate(cand, st["y"])
                 where = tf.boolean_mask(st["idx"], hit)[:, None]
                 out_x = tf.tensor_scatter_nd_update(out_x, where, tf.boolean_mask(cand, hit))
-                out_hit = tf.tensor_scatter_nd_update(out_hit, where,
-                                                      tf.ones_like(where[:, 0], tf.bool))
+                out_hit = tf.tensor_scatter_nd_update(
+                    out_hit, where, tf.ones_like(where[:, 0], tf.bool)
+                )
                 better = loss < st["loss"]
-                new = dict(st, best=tf.where(better[:, None, None, None], cand, st["best"]),
-                           loss=tf.where(better, loss, st["loss"]))
+                new = dict(
+                    st,
+                    best=tf.where(better[:, None, None, None], cand, st["best"]),
+                    loss=tf.where(better, loss, st["loss"]),
+                )
                 return i + 1, out_x, out_hit, {k: tf.boolean_mask(v, ~hit) for k, v in new.items()}
 
             def cond(i, out_x, out_hit, st):
                 return (i < tf.shape(sides)[0]) & (tf.size(st["idx"]) > 0)
 
-            invariants = {k: tf.TensorShape([None]).concatenate(v.shape[1:])
-                          for k, v in st.items()}
+            invariants = {k: tf.TensorShape([None]).concatenate(v.shape[1:]) for k, v in st.items()}
             _, out_x, out_hit, st = tf.while_loop(
-                cond, body, (tf.constant(0), start, hit, st),
-                shape_invariants=(tf.TensorShape([]), start.shape, hit.shape, invariants))
+                cond,
+                body,
+                (tf.constant(0), start, hit, st),
+                shape_invariants=(tf.TensorShape([]), start.shape, hit.shape, invariants),
+            )
             out_x = tf.tensor_scatter_nd_update(out_x, st["idx"][:, None], st["best"])
             return out_x, out_hit
 

@@ -27,12 +27,16 @@ __all__ = ["SUITES", "StrongSuite", "SuiteResult", "as_logits"]
 
 # name -> [(component name, class, settings beyond eps and seed)]
 SUITES: dict[str, list[tuple[str, type, dict]]] = {
-    "cpu": [("apgd-ce", APGDCE, {"nb_iter": 100}),
-            ("apgd-dlr", APGDDLR, {"nb_iter": 100}),
-            ("square", Square, {"n_queries": 1000})],
-    "standard": [("apgd-ce", APGDCE, {"nb_iter": 100}),
-                 ("apgd-t", APGDT, {"nb_iter": 100, "n_target_classes": 9}),
-                 ("square", Square, {"n_queries": 5000, "rescale_schedule": False})],
+    "cpu": [
+        ("apgd-ce", APGDCE, {"nb_iter": 100}),
+        ("apgd-dlr", APGDDLR, {"nb_iter": 100}),
+        ("square", Square, {"n_queries": 1000}),
+    ],
+    "standard": [
+        ("apgd-ce", APGDCE, {"nb_iter": 100}),
+        ("apgd-t", APGDT, {"nb_iter": 100, "n_target_classes": 9}),
+        ("square", Square, {"n_queries": 5000, "rescale_schedule": False}),
+    ],
 }
 
 
@@ -79,19 +83,22 @@ def as_logits(model: Callable, x_probe: np.ndarray) -> tuple[Callable, str]:
     fn = logits_fn(model)
     out = np.asarray(fn(tf.constant(np.asarray(x_probe, np.float32))), np.float64)
     if out.ndim != 2 or out.shape[-1] < 2:
-        raise ValueError(f"the model must output (N, classes) scores with at least 2 "
-                         f"classes, got shape {out.shape}")
-    is_prob = (out.min() >= 0.0 and out.max() <= 1.0
-               and np.allclose(out.sum(-1), 1.0, atol=1e-3))
+        raise ValueError(
+            f"the model must output (N, classes) scores with at least 2 "
+            f"classes, got shape {out.shape}"
+        )
+    is_prob = out.min() >= 0.0 and out.max() <= 1.0 and np.allclose(out.sum(-1), 1.0, atol=1e-3)
     if not is_prob:
         return fn, ""
 
     def log_probabilities(x):
         return tf.math.log(tf.maximum(tf.cast(fn(x), tf.float32), 1e-30))
 
-    return log_probabilities, ("the model outputs probabilities; it was attacked through "
-                               "their logarithm (where softmax saturates in float32, "
-                               "gradients vanish and only Square still sees the model)")
+    return log_probabilities, (
+        "the model outputs probabilities; it was attacked through "
+        "their logarithm (where softmax saturates in float32, "
+        "gradients vanish and only Square still sees the model)"
+    )
 
 
 class StrongSuite(Attack):
@@ -114,17 +121,22 @@ class StrongSuite(Attack):
         s = self._settings
         check_positive(self, "eps", s["eps"])
         if s["suite"] not in SUITES:
-            raise ValueError(f"StrongSuite: suite must be one of {sorted(SUITES)}, "
-                             f"got {s['suite']!r}")
+            raise ValueError(
+                f"StrongSuite: suite must be one of {sorted(SUITES)}, got {s['suite']!r}"
+            )
         check_seed(self, s["seed"])
 
     @property
     def settings(self) -> dict:
         """The suite's settings and each component's, in order."""
         s = self._settings
-        return {**s, "components": [
-            {"name": name, **cls.DEFAULTS, **extra, "eps": s["eps"], "seed": s["seed"]}
-            for name, cls, extra in SUITES[s["suite"]]]}
+        return {
+            **s,
+            "components": [
+                {"name": name, **cls.DEFAULTS, **extra, "eps": s["eps"], "seed": s["seed"]}
+                for name, cls, extra in SUITES[s["suite"]]
+            ],
+        }
 
     def generate(self, x, y) -> np.ndarray:
         """Adversarial images: `run(x, y).x_adv`."""
@@ -149,22 +161,33 @@ class StrongSuite(Attack):
         robust = self._predict(fn, x) == y
         broken_by = np.where(robust, "", "clean").astype(object)
         components = {"clean": float(robust.mean()) if n else float("nan")}
-        for name, cls, extra in tqdm(stages, desc="strong suite", disable=not self.progress,
-                                     leave=False):
+        for name, cls, extra in tqdm(
+            stages, desc="strong suite", disable=not self.progress, leave=False
+        ):
             todo = np.flatnonzero(robust)
             if todo.size:
                 # The model itself where it gives logits, so compiled loops are reused.
-                attack = cls(fn if log_note else self.model, batch_size=self.batch_size,
-                             progress=self.progress,
-                             **extra, eps=s["eps"], seed=s["seed"])
+                attack = cls(
+                    fn if log_note else self.model,
+                    batch_size=self.batch_size,
+                    progress=self.progress,
+                    **extra,
+                    eps=s["eps"],
+                    seed=s["seed"],
+                )
                 adv = attack.generate(x[todo], y[todo])
                 hit = self._predict(fn, adv) != y[todo]
                 x_adv[todo[hit]] = adv[hit]
                 robust[todo[hit]] = False
                 broken_by[todo[hit]] = name
             components[name] = float(robust.mean()) if n else float("nan")
-        return SuiteResult(x_adv=x_adv, robust=robust, components=components,
-                           broken_by=broken_by.astype(str), note=note)
+        return SuiteResult(
+            x_adv=x_adv,
+            robust=robust,
+            components=components,
+            broken_by=broken_by.astype(str),
+            note=note,
+        )
 
     def _stages(self, fn: Callable, x: np.ndarray) -> tuple[list, str]:
         """The suite's stages fitted to the model's number of classes, and a note.
@@ -181,17 +204,22 @@ class StrongSuite(Attack):
         for name, cls, extra in stages:
             need = 4 if cls is APGDT else 3 if cls is APGDDLR else 2
             if n_classes < need:
-                notes.append(f"{name} left out: it needs at least {need} classes, the model "
-                             f"has {n_classes}")
+                notes.append(
+                    f"{name} left out: it needs at least {need} classes, the model has {n_classes}"
+                )
                 continue
             if cls is APGDT and extra["n_target_classes"] > n_classes - 1:
                 extra = {**extra, "n_target_classes": n_classes - 1}
-                notes.append(f"{name} runs {n_classes - 1} target classes (the model has "
-                             f"{n_classes} classes)")
+                notes.append(
+                    f"{name} runs {n_classes - 1} target classes (the model has "
+                    f"{n_classes} classes)"
+                )
             out.append((name, cls, extra))
         return out, "; ".join(notes)
 
     def _predict(self, fn: Callable, x: np.ndarray) -> np.ndarray:
-        out = [np.argmax(np.asarray(fn(tf.constant(x[i:i + self.batch_size]))), -1)
-               for i in range(0, len(x), self.batch_size)]
+        out = [
+            np.argmax(np.asarray(fn(tf.constant(x[i : i + self.batch_size]))), -1)
+            for i in range(0, len(x), self.batch_size)
+        ]
         return np.concatenate(out) if out else np.zeros(0, np.int64)

@@ -37,8 +37,14 @@ import numpy as np
 from keras_rbf.datasets import SPLITS, DatasetNotFoundError
 
 __all__ = [
-    "load", "read_entries", "sample_split", "write_fixture", "ChestSplit", "LazyImages",
-    "PAPER_COUNTS", "ENV_VAR",
+    "load",
+    "read_entries",
+    "sample_split",
+    "write_fixture",
+    "ChestSplit",
+    "LazyImages",
+    "PAPER_COUNTS",
+    "ENV_VAR",
 ]
 
 ENV_VAR = "KERAS_RBF_CHESTXRAY14_DIR"
@@ -60,8 +66,9 @@ class LazyImages:
     (`(n, H, W, C)`), `np.asarray(x)` (all of them: mind the memory) and `x.shape`.
     """
 
-    def __init__(self, paths: np.ndarray, image_size: int | tuple[int, int] = 299,
-                 channels: int = 1):
+    def __init__(
+        self, paths: np.ndarray, image_size: int | tuple[int, int] = 299, channels: int = 1
+    ):
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels}")
         self.paths = np.asarray(paths)
@@ -168,8 +175,9 @@ class ChestSplit:
             ds = ds.shuffle(len(self.paths), seed=seed, reshuffle_each_iteration=True)
         if repeat:
             ds = ds.repeat()
-        ds = ds.map(lambda p, y: (_read_png(p, hw, channels), y),
-                    num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(
+            lambda p, y: (_read_png(p, hw, channels), y), num_parallel_calls=tf.data.AUTOTUNE
+        )
         ds = ds.batch(batch_size)
         if augment is not None:
             ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
@@ -207,8 +215,11 @@ def _data_dir(data_dir) -> Path:
     return Path(data_dir)
 
 
-def read_entries(data_dir: str | os.PathLike | None = None, csv_name: str | None = None,
-                 check_images: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def read_entries(
+    data_dir: str | os.PathLike | None = None,
+    csv_name: str | None = None,
+    check_images: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
     """Reads the data entry CSV: image paths and binary labels, in CSV order.
 
     Args:
@@ -272,8 +283,9 @@ def _scaled_counts(fraction: float, counts: dict | None) -> dict[str, tuple[int,
     return out
 
 
-def sample_split(labels: np.ndarray, seed: int = 0, fraction: float = 1.0,
-                 counts: dict | None = None) -> dict[str, np.ndarray]:
+def sample_split(
+    labels: np.ndarray, seed: int = 0, fraction: float = 1.0, counts: dict | None = None
+) -> dict[str, np.ndarray]:
     """The paper's balanced, disjoint sampling of image indices.
 
     Negatives and positives are each permuted with `np.random.RandomState(seed)` and
@@ -305,15 +317,20 @@ def sample_split(labels: np.ndarray, seed: int = 0, fraction: float = 1.0,
             )
     splits, used = {}, [0, 0]
     for split, (neg, pos) in counts.items():
-        idx = [pools[0][used[0]: used[0] + neg], pools[1][used[1]: used[1] + pos]]
+        idx = [pools[0][used[0] : used[0] + neg], pools[1][used[1] : used[1] + pos]]
         used[0] += neg
         used[1] += pos
         splits[split] = np.sort(np.concatenate(idx))
     return splits
 
 
-def load(data_dir: str | os.PathLike | None = None, seed: int = 0, fraction: float = 1.0,
-         counts: dict | None = None, csv_name: str | None = None) -> dict[str, ChestSplit]:
+def load(
+    data_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    fraction: float = 1.0,
+    counts: dict | None = None,
+    csv_name: str | None = None,
+) -> dict[str, ChestSplit]:
     """The paper's CHEST splits of ChestX-ray14.
 
     Args:
@@ -334,8 +351,9 @@ def load(data_dir: str | os.PathLike | None = None, seed: int = 0, fraction: flo
     }
 
 
-def write_fixture(root: str | os.PathLike, negatives: int, positives: int, size: int = 96,
-                  seed: int = 0) -> Path:
+def write_fixture(
+    root: str | os.PathLike, negatives: int, positives: int, size: int = 96, seed: int = 0
+) -> Path:
     """Writes a tiny synthetic data set in the ChestX-ray14 release layout (for tests).
 
     The images are random noise with a bright square on positives, so a model can learn
@@ -363,7 +381,7 @@ def write_fixture(root: str | os.PathLike, negatives: int, positives: int, size:
         name = f"{i + 1:08d}_000.png"
         img = rng.randint(0, 128, size=(size, size)).astype("uint8")
         if positive:
-            img[size // 4: size // 2, size // 4: size // 2] = 230
+            img[size // 4 : size // 2, size // 4 : size // 2] = 230
         Image.fromarray(img, mode="L").save(root / "images" / name)
         rows.append((name, findings[i % len(findings)] if positive else NO_FINDING, i + 1))
     with open(root / "Data_Entry_2017.csv", "w", newline="") as fh:

@@ -65,8 +65,10 @@ def load(path: str | os.PathLike | None = None) -> dict[str, tuple[np.ndarray, n
                 for split in ("train", "test")
             }
     raise DatasetNotFoundError(
-        "Fashion-MNIST IDX files (" + ", ".join(f"{s}[.gz]" for s in FILES.values())
-        + ") not found in: " + ", ".join(str(d) for d in search_dirs(path))
+        "Fashion-MNIST IDX files ("
+        + ", ".join(f"{s}[.gz]" for s in FILES.values())
+        + ") not found in: "
+        + ", ".join(str(d) for d in search_dirs(path))
         + ". Install Debian's package `dataset-fashion-mnist` (apt-get install "
         f"dataset-fashion-mnist), set ${ENV_VAR}, or pass path=..."
     )

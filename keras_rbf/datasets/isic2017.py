@@ -71,8 +71,9 @@ def _find(root: Path, names: tuple[str, ...], what: str) -> Path:
     raise DatasetNotFoundError(f"ISIC 2017 {what} folder not found: looked for {looked}")
 
 
-def list_pairs(data_dir: str | os.PathLike | None = None,
-               split: str = "train") -> list[tuple[Path, Path]]:
+def list_pairs(
+    data_dir: str | os.PathLike | None = None, split: str = "train"
+) -> list[tuple[Path, Path]]:
     """Sorted `(image, mask)` paths of one split, after checking that every file is paired.
 
     Args:
@@ -155,8 +156,13 @@ def load_split(
     return images, masks
 
 
-def as_dataset(images: np.ndarray, masks: np.ndarray, batch_size: int = 16,
-               shuffle: bool = False, seed: int = 0):
+def as_dataset(
+    images: np.ndarray,
+    masks: np.ndarray,
+    batch_size: int = 16,
+    shuffle: bool = False,
+    seed: int = 0,
+):
     """A batched, prefetched `tf.data.Dataset` of `(image, mask)` pairs.
 
     Args:
@@ -198,6 +204,8 @@ def load(
     """
     out = {s: load_split(data_dir, s, image_size, limit) for s in splits}
     if as_tf_data:
-        return {s: as_dataset(*arr, batch_size=batch_size, shuffle=(s == "train"))
-                for s, arr in out.items()}
+        return {
+            s: as_dataset(*arr, batch_size=batch_size, shuffle=(s == "train"))
+            for s, arr in out.items()
+        }
     return out

@@ -131,6 +131,4 @@ def load(
     unknown = [s for s in splits if s not in _SPLIT_SEEDS]
     if unknown:
         raise ValueError(f"unknown synthlesion splits {unknown}; known: {sorted(_SPLIT_SEEDS)}")
-    return {
-        s: generate(sizes[s], size=size, seed=1000 * seed + _SPLIT_SEEDS[s]) for s in splits
-    }
+    return {s: generate(sizes[s], size=size, seed=1000 * seed + _SPLIT_SEEDS[s]) for s in splits}

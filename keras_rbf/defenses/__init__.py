@@ -1,1 +1,2 @@
-"""Defenses compared against RBF blocks: feature squeezing, Gaussian augmentation, adversarial training."""
+"""Defenses compared against RBF blocks: feature squeezing, Gaussian augmentation and
+adversarial training."""

@@ -55,8 +55,10 @@ def adversarial_fit(
         `{"loss": [mean training loss per epoch]}` (and `"eps": [...]` with a schedule).
     """
     if not isinstance(attack, Attack):
-        raise ValueError(f"attack must be an Attack object built on the model (e.g. "
-                         f"PGD(model, eps=0.3)), got {type(attack).__name__}")
+        raise ValueError(
+            f"attack must be an Attack object built on the model (e.g. "
+            f"PGD(model, eps=0.3)), got {type(attack).__name__}"
+        )
     if eps_schedule is not None and not callable(eps_schedule) and len(eps_schedule) != epochs:
         raise ValueError(f"eps_schedule lists {len(eps_schedule)} values for {epochs} epochs")
     if not 0.0 <= adversarial_fraction <= 1.0:

@@ -80,9 +80,7 @@ def median_squeeze(x, size: int = 3):
     padded = _pad_symmetric(x, size // 2, (size - 1) // 2, "median_squeeze")
     # size**2 shifted views stacked on a new last axis: (N, H, W, C, size**2). For the
     # small windows of feature squeezing this is cheaper and simpler than patch extraction.
-    views = [
-        padded[:, i : i + height, j : j + width, :] for i in range(size) for j in range(size)
-    ]
+    views = [padded[:, i : i + height, j : j + width, :] for i in range(size) for j in range(size)]
     stacked = ops.stack(views, axis=-1)
     return ops.sort(stacked, axis=-1)[..., (size * size) // 2]
 
@@ -124,7 +122,9 @@ def gaussian_squeeze(x, sigma: float = 1.0, size: int | None = None):
     elif isinstance(size, (int, np.integer)) and size >= 1 and size % 2 == 1:
         radius = int(size) // 2
     else:
-        raise ValueError(f"gaussian_squeeze: `size` must be a positive odd integer or None, got {size!r}")
+        raise ValueError(
+            f"gaussian_squeeze: `size` must be a positive odd integer or None, got {size!r}"
+        )
     x = _as_nhwc(x, "gaussian_squeeze")
     if radius == 0:
         return x
@@ -159,5 +159,5 @@ def bit_depth_squeeze(x, bits: int):
     if not isinstance(bits, (int, np.integer)) or not 1 <= bits <= 16:
         raise ValueError(f"bit_depth_squeeze: `bits` must be an integer in [1, 16], got {bits!r}")
     x = _as_float_tensor(x)
-    levels = float(2**int(bits) - 1)
+    levels = float(2 ** int(bits) - 1)
     return ops.round(ops.clip(x, 0.0, 1.0) * levels) / levels

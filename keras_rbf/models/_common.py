@@ -49,7 +49,9 @@ def check_shared(
     try:
         input_shape = tuple(None if d is None else int(d) for d in input_shape)
     except TypeError:
-        raise ValueError(f"{builder}: `input_shape` must be a sequence, got {input_shape!r}")
+        raise ValueError(
+            f"{builder}: `input_shape` must be a sequence, got {input_shape!r}"
+        ) from None
     if len(input_shape) - 1 not in spatial_ranks:
         wanted = " or ".join(f"{r} spatial sizes + channels" for r in spatial_ranks)
         raise ValueError(f"{builder}: `input_shape` must be {wanted}, got {input_shape}")
@@ -68,8 +70,9 @@ def check_shared(
     return input_shape, num_classes, rbf_kwargs
 
 
-def check_encoder(builder: str, input_shape: tuple, encoder_depth: int,
-                  encoder_filters: int) -> tuple[int, int]:
+def check_encoder(
+    builder: str, input_shape: tuple, encoder_depth: int, encoder_filters: int
+) -> tuple[int, int]:
     """Checks an encoder-decoder's depth and width against its input.
 
     Spatial sizes must be divisible by `2**encoder_depth` so that every decoder feature
@@ -111,4 +114,3 @@ def maybe_rbf(x, rbf: bool, name: str, normalize: bool, rbf_kwargs: dict[str, An
 def default_name(family: str, rbf: bool, name: str | None) -> str:
     """`name`, or the family's default: `family` or `family_rbf`."""
     return name or (f"{family}_rbf" if rbf else family)
-

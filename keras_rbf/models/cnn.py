@@ -52,18 +52,22 @@ def build_cnn(
         builder, input_shape, num_classes, rbf_kwargs
     )
     if len(conv_filters) != 3:
-        raise ValueError(f"{builder}: `conv_filters` must be 3 positive integers, "
-                         f"got {conv_filters!r}")
+        raise ValueError(
+            f"{builder}: `conv_filters` must be 3 positive integers, got {conv_filters!r}"
+        )
     conv_filters = [check_positive_int(builder, "conv_filters", f) for f in conv_filters]
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
     for i, (width, (size, stride, padding)) in enumerate(zip(conv_filters, _KERNELS), start=1):
         x = keras.layers.Conv2D(
-            width, size, strides=stride, padding=padding, activation="relu", name=f"conv{i}",
+            width,
+            size,
+            strides=stride,
+            padding=padding,
+            activation="relu",
+            name=f"conv{i}",
         )(x)
         x = maybe_rbf(x, rbf, f"block{i}", rbf_normalize, rbf_kwargs)
     x = keras.layers.Flatten(name="flatten")(x)
-    outputs = keras.layers.Dense(
-        num_classes, activation=classifier_activation, name="logits"
-    )(x)
+    outputs = keras.layers.Dense(num_classes, activation=classifier_activation, name="logits")(x)
     return keras.Model(inputs, outputs, name=default_name("cnn", rbf, name))

@@ -107,10 +107,25 @@ class _Namer:
         return prefix if n == 0 else f"{prefix}_{n}"
 
 
-def _conv_bn(namer, x, filters, kernel_size, strides=1, padding="same", activation="relu",
-             use_bias=False, name=None):
-    x = layers.Conv2D(filters, kernel_size, strides=strides, padding=padding,
-                      use_bias=use_bias, name=name or namer("conv2d"))(x)
+def _conv_bn(
+    namer,
+    x,
+    filters,
+    kernel_size,
+    strides=1,
+    padding="same",
+    activation="relu",
+    use_bias=False,
+    name=None,
+):
+    x = layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        use_bias=use_bias,
+        name=name or namer("conv2d"),
+    )(x)
     if not use_bias:
         x = layers.BatchNormalization(
             axis=3, scale=False, name=f"{name}_bn" if name else namer("batch_normalization")
@@ -206,8 +221,9 @@ def build_inception_resnet_v2(
         )
     blocks = tuple(check_positive_int(builder, "stage_blocks", b) for b in stage_blocks)
     if len(blocks) != 3:
-        raise ValueError(f"{builder}: `stage_blocks` must be three positive repeat counts, "
-                         f"got {stage_blocks}")
+        raise ValueError(
+            f"{builder}: `stage_blocks` must be three positive repeat counts, got {stage_blocks}"
+        )
     placement = tuple(rbf_placement) if rbf else ()
     unknown = set(placement) - set(RBF_PLACEMENTS)
     if unknown:
@@ -316,8 +332,11 @@ def transfer_weights(source: keras.Model, target: keras.Model, skip: Sequence[st
         for w_src, w_dst in zip(src.get_weights(), layer.get_weights()):
             if w_src.shape == w_dst.shape:
                 new.append(w_src)
-            elif w_src.ndim == w_dst.ndim == 4 and w_src.shape[:2] == w_dst.shape[:2] \
-                    and w_src.shape[3] == w_dst.shape[3]:
+            elif (
+                w_src.ndim == w_dst.ndim == 4
+                and w_src.shape[:2] == w_dst.shape[:2]
+                and w_src.shape[3] == w_dst.shape[3]
+            ):
                 if w_src.shape[2] == 3 and w_dst.shape[2] == 1:
                     new.append(w_src.sum(axis=2, keepdims=True))
                 elif w_src.shape[2] < w_dst.shape[2]:
@@ -339,8 +358,9 @@ def transfer_weights(source: keras.Model, target: keras.Model, skip: Sequence[st
     return report
 
 
-def load_imagenet_weights(model: keras.Model, weights_path: str,
-                          skip: Sequence[str] = ("predictions",)) -> dict:
+def load_imagenet_weights(
+    model: keras.Model, weights_path: str, skip: Sequence[str] = ("predictions",)
+) -> dict:
     """Loads `keras.applications`' ImageNet Inception-ResNet-v2 weights from a local file.
 
     No download happens: `weights_path` is the file `keras.applications` would fetch,
@@ -369,7 +389,10 @@ def load_imagenet_weights(model: keras.Model, weights_path: str,
         include_top=include_top, weights=weights_path, input_shape=shape
     )
     twin = build_inception_resnet_v2(
-        shape, num_classes=1000, input_rescaling=False, rbf=False,
+        shape,
+        num_classes=1000,
+        input_rescaling=False,
+        rbf=False,
         classifier_activation="softmax",
     )
     ref_layers, twin_layers = _weighted_layers(reference), _weighted_layers(twin)

@@ -58,8 +58,9 @@ def build_unet(
 
     def stage(x, filters, label):
         for i in (1, 2):
-            x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu",
-                                    name=f"{label}_conv{i}")(x)
+            x = keras.layers.Conv2D(
+                filters, 3, padding="same", activation="relu", name=f"{label}_conv{i}"
+            )(x)
         return maybe_rbf(x, rbf, label, rbf_normalize, rbf_kwargs)
 
     inputs = keras.Input(input_shape, name="image")
@@ -75,6 +76,5 @@ def build_unet(
         x = keras.layers.Conv2DTranspose(filters, 2, strides=2, name=f"dec{level}_up")(x)
         x = keras.layers.Concatenate(name=f"dec{level}_skip")([x, skips[level]])
         x = stage(x, filters, f"dec{level}")
-    logits = keras.layers.Conv2D(num_classes, 1, activation=classifier_activation,
-                                 name="logits")(x)
+    logits = keras.layers.Conv2D(num_classes, 1, activation=classifier_activation, name="logits")(x)
     return keras.Model(inputs, logits, name=default_name("unet", rbf, name))

@@ -13,7 +13,11 @@ def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+            cpu = next(
+                line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")
+            )
     except (OSError, StopIteration):
         pass
-    return f"{cpu} ({platform.machine()}), {os.cpu_count()} cores, Python {platform.python_version()}"
+    return (
+        f"{cpu} ({platform.machine()}), {os.cpu_count()} cores, Python {platform.python_version()}"
+    )

@@ -33,16 +33,28 @@ from keras_rbf.layers import RBFMapping
 from keras_rbf.recipes import engine
 
 __all__ = [
-    "main", "train", "train_model", "paper_optimizer", "build_entry", "adapt_rbf_centers",
-    "rbf_live_fractions", "logits", "accuracy",
+    "main",
+    "train",
+    "train_model",
+    "paper_optimizer",
+    "build_entry",
+    "adapt_rbf_centers",
+    "rbf_live_fractions",
+    "logits",
+    "accuracy",
 ]
 
 FAMILY = "chest"
 
 
-def paper_optimizer(steps_per_epoch: int, learning_rate: float = 0.045, rho: float = 0.9,
-                    epsilon: float = 1.0, decay_rate: float = 0.94,
-                    decay_epochs: float = 2.0) -> keras.optimizers.Optimizer:
+def paper_optimizer(
+    steps_per_epoch: int,
+    learning_rate: float = 0.045,
+    rho: float = 0.9,
+    epsilon: float = 1.0,
+    decay_rate: float = 0.94,
+    decay_epochs: float = 2.0,
+) -> keras.optimizers.Optimizer:
     """RMSprop of paper 5.1 with the learning rate decayed by `decay_rate` every `decay_epochs`.
 
     Args:
@@ -52,14 +64,17 @@ def paper_optimizer(steps_per_epoch: int, learning_rate: float = 0.045, rho: flo
     if steps_per_epoch < 1:
         raise ValueError(f"steps_per_epoch must be >= 1, got {steps_per_epoch}")
     schedule = keras.optimizers.schedules.ExponentialDecay(
-        learning_rate, decay_steps=max(1, int(round(decay_epochs * steps_per_epoch))),
-        decay_rate=decay_rate, staircase=True,
+        learning_rate,
+        decay_steps=max(1, int(round(decay_epochs * steps_per_epoch))),
+        decay_rate=decay_rate,
+        staircase=True,
     )
     return keras.optimizers.RMSprop(schedule, rho=rho, epsilon=epsilon)
 
 
-def build_entry(name: str, image_size: int | None = None, blocks=None,
-                rbf_placement=None) -> keras.Model:
+def build_entry(
+    name: str, image_size: int | None = None, blocks=None, rbf_placement=None
+) -> keras.Model:
     """The architecture of CHEST zoo entry `name`, optionally at another input size/depth.
 
     Args:
@@ -89,10 +104,12 @@ def _rbf_layers(model: keras.Model) -> list[RBFMapping]:
 def _rbf_inputs(model: keras.Model, x: np.ndarray, batch_size: int = 8) -> list[np.ndarray]:
     layers = _rbf_layers(model)
     probe = keras.Model(model.input, [layer.input for layer in layers])
-    parts = [probe(x[i: i + batch_size], training=False) for i in range(0, len(x), batch_size)]
+    parts = [probe(x[i : i + batch_size], training=False) for i in range(0, len(x), batch_size)]
     parts = [p if isinstance(p, (list, tuple)) else [p] for p in parts]
-    return [np.concatenate([keras.ops.convert_to_numpy(p[j]) for p in parts])
-            for j in range(len(layers))]
+    return [
+        np.concatenate([keras.ops.convert_to_numpy(p[j]) for p in parts])
+        for j in range(len(layers))
+    ]
 
 
 def adapt_rbf_centers(model: keras.Model, x: np.ndarray, seed: int = 0) -> dict:
@@ -108,21 +125,37 @@ def adapt_rbf_centers(model: keras.Model, x: np.ndarray, seed: int = 0) -> dict:
     status = {}
     for layer in _rbf_layers(model):
         probe = keras.Model(model.input, layer.input)
-        feats = np.concatenate([keras.ops.convert_to_numpy(probe(x[i: i + 8], training=False))
-                                for i in range(0, len(x), 8)])
+        feats = np.concatenate(
+            [
+                keras.ops.convert_to_numpy(probe(x[i : i + 8], training=False))
+                for i in range(0, len(x), 8)
+            ]
+        )
         n_vectors = int(np.prod(feats.shape[:-1]))
         if n_vectors < layer.centers.shape[0]:
-            status[layer.name] = f"default init ({n_vectors} vectors < {layer.centers.shape[0]} centers)"
+            status[layer.name] = (
+                f"default init ({n_vectors} vectors < {layer.centers.shape[0]} centers)"
+            )
             continue
         layer.adapt(feats, seed=seed)
         status[layer.name] = "adapted"
     return status
 
 
-def train_model(model: keras.Model, splits: dict, epochs: int, image_size: int,
-                run_dir: Path, batch_size: int = 4, steps_per_epoch: int | None = None,
-                gda_stddev: float | None = None, seed: int = 0, adapt_centers: bool = True,
-                run_eagerly: bool = False, verbose: int | str = "auto") -> dict:
+def train_model(
+    model: keras.Model,
+    splits: dict,
+    epochs: int,
+    image_size: int,
+    run_dir: Path,
+    batch_size: int = 4,
+    steps_per_epoch: int | None = None,
+    gda_stddev: float | None = None,
+    seed: int = 0,
+    adapt_centers: bool = True,
+    run_eagerly: bool = False,
+    verbose: int | str = "auto",
+) -> dict:
     """Trains `model` in place with the paper's recipe; returns a history dict.
 
     Args:
@@ -153,8 +186,9 @@ def train_model(model: keras.Model, splits: dict, epochs: int, image_size: int,
         probe_split = chestxray14.ChestSplit(train_split.paths[:256], train_split.labels[:256])
         adapted = adapt_rbf_centers(model, probe_split.images(image_size, channels), seed=seed)
     augment = GaussianAugment(gda_stddev, seed=seed) if gda_stddev else None
-    ds = train_split.dataset(image_size, batch_size, channels, shuffle=True, seed=seed,
-                             augment=augment, repeat=True)
+    ds = train_split.dataset(
+        image_size, batch_size, channels, shuffle=True, seed=seed, augment=augment, repeat=True
+    )
     val = None
     if "validation" in splits and len(splits["validation"]):
         val = splits["validation"].dataset(image_size, batch_size, channels)
@@ -164,17 +198,42 @@ def train_model(model: keras.Model, splits: dict, epochs: int, image_size: int,
         metrics=["accuracy"],
         run_eagerly=run_eagerly,
     )
-    history = engine.fit(model, run_dir, ds, chief=True, epochs=epochs,
-                         steps_per_epoch=steps, validation_data=val, verbose=verbose)
-    return {"steps_per_epoch": steps, "batch_size": batch_size, "gda_stddev": gda_stddev,
-            "rbf_centers": adapted, **history}
+    history = engine.fit(
+        model,
+        run_dir,
+        ds,
+        chief=True,
+        epochs=epochs,
+        steps_per_epoch=steps,
+        validation_data=val,
+        verbose=verbose,
+    )
+    return {
+        "steps_per_epoch": steps,
+        "batch_size": batch_size,
+        "gda_stddev": gda_stddev,
+        "rbf_centers": adapted,
+        **history,
+    }
 
 
-def train(name: str, data_dir: str, epochs: int, image_size: int = 299, batch_size: int = 4,
-          steps_per_epoch: int | None = None, fraction: float = 1.0, seed: int = 0,
-          gda_stddev: float | None = None, blocks=None, out_dir: str | os.PathLike | None = None,
-          command: str | None = None, run_eagerly: bool = False, rbf_placement=None,
-          strategy: str = "default") -> dict:
+def train(
+    name: str,
+    data_dir: str,
+    epochs: int,
+    image_size: int = 299,
+    batch_size: int = 4,
+    steps_per_epoch: int | None = None,
+    fraction: float = 1.0,
+    seed: int = 0,
+    gda_stddev: float | None = None,
+    blocks=None,
+    out_dir: str | os.PathLike | None = None,
+    command: str | None = None,
+    run_eagerly: bool = False,
+    rbf_placement=None,
+    strategy: str = "default",
+) -> dict:
     """Trains CHEST zoo entry `name` and writes the run (weights, card, results).
 
     Args:
@@ -198,8 +257,18 @@ def train(name: str, data_dir: str, epochs: int, image_size: int = 299, batch_si
     splits = chestxray14.load(data_dir, seed=seed, fraction=fraction)
     with scope.scope():
         model = build_entry(name, image_size, blocks, rbf_placement)
-        history = train_model(model, splits, epochs, image_size, run_dir, batch_size,
-                              steps_per_epoch, gda_stddev, seed, run_eagerly=run_eagerly)
+        history = train_model(
+            model,
+            splits,
+            epochs,
+            image_size,
+            run_dir,
+            batch_size,
+            steps_per_epoch,
+            gda_stddev,
+            seed,
+            run_eagerly=run_eagerly,
+        )
     test = splits["test"]
     x_test = test.images(image_size, model.input_shape[-1])
     info["builder_kwargs"].update({"input_shape": list(model.input_shape[1:])})
@@ -207,20 +276,25 @@ def train(name: str, data_dir: str, epochs: int, image_size: int = 299, batch_si
         info["builder_kwargs"]["stage_blocks"] = list(blocks)
     if rbf_placement is not None and info["builder_kwargs"].get("rbf"):
         info["builder_kwargs"]["rbf_placement"] = list(rbf_placement)
-    info["training"].update({
-        "command": command or f"keras-rbf train {name} --data-dir {data_dir} --epochs {epochs}",
-        "epochs": epochs, "batch_size": batch_size, "fraction": fraction,
-        "steps_per_epoch": history.pop("steps_per_epoch"), "gda_stddev": gda_stddev,
-    })
+    info["training"].update(
+        {
+            "command": command or f"keras-rbf train {name} --data-dir {data_dir} --epochs {epochs}",
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "fraction": fraction,
+            "steps_per_epoch": history.pop("steps_per_epoch"),
+            "gda_stddev": gda_stddev,
+        }
+    )
     measured = {
-        "seed": seed, "data_dir": str(data_dir),
+        "seed": seed,
+        "data_dir": str(data_dir),
         "clean_test_accuracy": accuracy(model, x_test, test.labels),
         "n_test": int(len(test)),
         "rbf_live_fraction_test": rbf_live_fractions(model, x_test),
         "rbf_centers": history.pop("rbf_centers"),
     }
-    return engine.finish(run_dir, info, seed, model, info["training"]["command"], history,
-                         measured)
+    return engine.finish(run_dir, info, seed, model, info["training"]["command"], history, measured)
 
 
 def main(name: str, argv: list[str] | None = None) -> int:
@@ -229,24 +303,44 @@ def main(name: str, argv: list[str] | None = None) -> int:
     from keras_rbf.distribute import add_strategy_argument
 
     parser = ArgumentParser(prog=f"keras-rbf train {name}")
-    parser.add_argument("--data-dir", default=os.environ.get(chestxray14.ENV_VAR),
-                        help=f"ChestX-ray14 folder (default ${chestxray14.ENV_VAR})")
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get(chestxray14.ENV_VAR),
+        help=f"ChestX-ray14 folder (default ${chestxray14.ENV_VAR})",
+    )
     parser.add_argument("--epochs", type=int, default=None, help="default: the card's")
     parser.add_argument("--image-size", type=int, default=299)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--steps-per-epoch", type=int, default=None)
-    parser.add_argument("--fraction", type=float, default=1.0,
-                        help="fraction of the paper's split counts")
+    parser.add_argument(
+        "--fraction", type=float, default=1.0, help="fraction of the paper's split counts"
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--gda-stddev", type=float, default=None,
-                        help="train with Gaussian data augmentation of this stddev")
-    parser.add_argument("--blocks", type=int, nargs=3, default=None,
-                        help="Inception-ResNet A/B/C repeats (default 10 20 10)")
-    parser.add_argument("--rbf-placement", nargs="+", default=None,
-                        help="RBF block positions (default the card's: all five)")
-    parser.add_argument("--out-dir", default=None,
-                        help="run folder (default runs/NAME); an interrupted run resumes "
-                             "when the same command is run again")
+    parser.add_argument(
+        "--gda-stddev",
+        type=float,
+        default=None,
+        help="train with Gaussian data augmentation of this stddev",
+    )
+    parser.add_argument(
+        "--blocks",
+        type=int,
+        nargs=3,
+        default=None,
+        help="Inception-ResNet A/B/C repeats (default 10 20 10)",
+    )
+    parser.add_argument(
+        "--rbf-placement",
+        nargs="+",
+        default=None,
+        help="RBF block positions (default the card's: all five)",
+    )
+    parser.add_argument(
+        "--out-dir",
+        default=None,
+        help="run folder (default runs/NAME); an interrupted run resumes "
+        "when the same command is run again",
+    )
     parser.add_argument("--run-eagerly", action="store_true")
     add_strategy_argument(parser)
     args = parser.parse_args(argv)
@@ -254,12 +348,27 @@ def main(name: str, argv: list[str] | None = None) -> int:
         parser.error(f"--data-dir is required (or set ${chestxray14.ENV_VAR})")
     epochs = args.epochs or zoo.card(name)["training"]["epochs"]
     command = "keras-rbf train " + " ".join(shlex.quote(a) for a in [name, *(argv or [])])
-    info = train(name, args.data_dir, epochs, args.image_size, args.batch_size,
-                 args.steps_per_epoch, args.fraction, args.seed, args.gda_stddev,
-                 args.blocks, args.out_dir, command, args.run_eagerly, args.rbf_placement,
-                 args.strategy)
-    print(f"wrote {info['name']} to {args.out_dir or 'runs/'}; publish it with "
-          f"`keras-rbf zoo publish RUN_DIR`")
+    info = train(
+        name,
+        args.data_dir,
+        epochs,
+        args.image_size,
+        args.batch_size,
+        args.steps_per_epoch,
+        args.fraction,
+        args.seed,
+        args.gda_stddev,
+        args.blocks,
+        args.out_dir,
+        command,
+        args.run_eagerly,
+        args.rbf_placement,
+        args.strategy,
+    )
+    print(
+        f"wrote {info['name']} to {args.out_dir or 'runs/'}; publish it with "
+        f"`keras-rbf zoo publish RUN_DIR`"
+    )
     return 0
 
 

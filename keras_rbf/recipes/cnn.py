@@ -93,27 +93,35 @@ def train(
         )
     chief = is_chief(scope)
     history = engine.fit(
-        model, run_dir, (x_train, y_train), chief,
+        model,
+        run_dir,
+        (x_train, y_train),
+        chief,
         worker=0 if chief else scope.cluster_resolver.task_id,
-        callbacks=[RBFMonitor(x_test[:256])], batch_size=batch_size, epochs=epochs,
-        shuffle=True, verbose=verbose,
+        callbacks=[RBFMonitor(x_test[:256])],
+        batch_size=batch_size,
+        epochs=epochs,
+        shuffle=True,
+        verbose=verbose,
     )
     if not chief:
         return info  # only the chief writes
-    info["training"].update({
-        "command": command or f"keras-rbf train {name} --epochs {epochs}",
-        "epochs": epochs, "batch_size": batch_size,
-        "optimizer": f"Adam(learning_rate={learning_rate})",
-        "adapt_centers": bool(adapt_centers and rbf_layers(model)),
-    })
+    info["training"].update(
+        {
+            "command": command or f"keras-rbf train {name} --epochs {epochs}",
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "optimizer": f"Adam(learning_rate={learning_rate})",
+            "adapt_centers": bool(adapt_centers and rbf_layers(model)),
+        }
+    )
     measured = {
         "seed": seed,
         "clean_test_accuracy": evaluate_accuracy(model, x_test, y_test),
         "n_test": int(len(x_test)),
         "rbf_live_fraction_test": rbf_live_fractions(model, x_test[:256]),
     }
-    return engine.finish(run_dir, info, seed, model, info["training"]["command"], history,
-                         measured)
+    return engine.finish(run_dir, info, seed, model, info["training"]["command"], history, measured)
 
 
 def main(name: str, argv: list[str] | None = None) -> int:
@@ -123,28 +131,44 @@ def main(name: str, argv: list[str] | None = None) -> int:
     from keras_rbf.publish import default_run_dir
 
     parser = ArgumentParser(prog=f"keras-rbf train {name}")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="default: the card's training.epochs")
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="default: the card's training.epochs"
+    )
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-adapt-centers", action="store_true",
-                        help="keep the default center initialization instead of k-means")
-    parser.add_argument("--out-dir", default=None,
-                        help="run folder (default runs/NAME, or runs/NAME-seedK); an "
-                             "interrupted run resumes when the same command is run again")
+    parser.add_argument(
+        "--no-adapt-centers",
+        action="store_true",
+        help="keep the default center initialization instead of k-means",
+    )
+    parser.add_argument(
+        "--out-dir",
+        default=None,
+        help="run folder (default runs/NAME, or runs/NAME-seedK); an "
+        "interrupted run resumes when the same command is run again",
+    )
     add_strategy_argument(parser)
     args = parser.parse_args(argv)
     epochs = args.epochs or zoo.card(name)["training"]["epochs"]
     command = "keras-rbf train " + " ".join(shlex.quote(a) for a in [name, *(argv or [])])
     info = train(
-        name, epochs=epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        seed=args.seed, adapt_centers=not args.no_adapt_centers, out_dir=args.out_dir,
-        command=command, strategy=args.strategy,
+        name,
+        epochs=epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        adapt_centers=not args.no_adapt_centers,
+        out_dir=args.out_dir,
+        command=command,
+        strategy=args.strategy,
     )
-    print(f"wrote {info['name']} seed {args.seed} to "
-          f"{args.out_dir or default_run_dir(name, args.seed)}; publish it with "
-          f"`keras-rbf zoo publish RUN_DIR`", flush=True)
+    print(
+        f"wrote {info['name']} seed {args.seed} to "
+        f"{args.out_dir or default_run_dir(name, args.seed)}; publish it with "
+        f"`keras-rbf zoo publish RUN_DIR`",
+        flush=True,
+    )
     return 0
 
 

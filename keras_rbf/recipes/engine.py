@@ -56,8 +56,11 @@ class HistoryLog(keras.callbacks.Callback):
         initial = int(getattr(self.model, "_initial_epoch", None) or 0)
         kept = [r for r in self.records() if r["epoch"] < initial]
         if initial:
-            print(f"resuming from epoch {initial + 1} (backup in {self.path.parent}); "
-                  f"{len(kept)} earlier epochs kept in the history", flush=True)
+            print(
+                f"resuming from epoch {initial + 1} (backup in {self.path.parent}); "
+                f"{len(kept)} earlier epochs kept in the history",
+                flush=True,
+            )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
 
@@ -65,8 +68,11 @@ class HistoryLog(keras.callbacks.Callback):
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        record = {"epoch": epoch, "seconds": round(time.perf_counter() - self._start, 3),
-                  **{k: float(v) for k, v in (logs or {}).items()}}
+        record = {
+            "epoch": epoch,
+            "seconds": round(time.perf_counter() - self._start, 3),
+            **{k: float(v) for k, v in (logs or {}).items()},
+        }
         with self.path.open("a") as fh:
             fh.write(json.dumps(record) + "\n")
 
@@ -82,8 +88,10 @@ class HistoryLog(keras.callbacks.Callback):
         `live_fraction` and `psi_change`.
         """
         records = self.records()
-        out: dict[str, Any] = {"epochs": len(records),
-                               "seconds_per_epoch": [r["seconds"] for r in records]}
+        out: dict[str, Any] = {
+            "epochs": len(records),
+            "seconds_per_epoch": [r["seconds"] for r in records],
+        }
         for key in sorted({k for r in records for k in r} - {"epoch", "seconds"}):
             values = [r.get(key) for r in records]
             for suffix, group in (("_live", "live_fraction"), ("_psi_change", "psi_change")):
@@ -95,8 +103,15 @@ class HistoryLog(keras.callbacks.Callback):
         return out
 
 
-def fit(model: keras.Model, run_dir: Path, data, chief: bool, worker: int = 0,
-        callbacks: list | None = None, **fit_kwargs) -> dict[str, Any]:
+def fit(
+    model: keras.Model,
+    run_dir: Path,
+    data,
+    chief: bool,
+    worker: int = 0,
+    callbacks: list | None = None,
+    **fit_kwargs,
+) -> dict[str, Any]:
     """`model.fit` with `BackupAndRestore` in `run_dir/backup` and the whole history.
 
     Args:
@@ -114,13 +129,24 @@ def fit(model: keras.Model, run_dir: Path, data, chief: bool, worker: int = 0,
     backup = run_dir / "backup" if chief else run_dir / "backup" / f"worker{worker}"
     log = HistoryLog(run_dir / "history.jsonl" if chief else backup / "history.jsonl")
     x, y = data if isinstance(data, tuple) else (data, None)
-    model.fit(x, y, callbacks=[keras.callbacks.BackupAndRestore(str(backup)),
-                               *(callbacks or []), log], **fit_kwargs)
+    model.fit(
+        x,
+        y,
+        callbacks=[keras.callbacks.BackupAndRestore(str(backup)), *(callbacks or []), log],
+        **fit_kwargs,
+    )
     return log.history()
 
 
-def finish(run_dir: Path, info: dict, seed: int, model: keras.Model, command: str,
-           history: dict, measured: dict) -> dict:
+def finish(
+    run_dir: Path,
+    info: dict,
+    seed: int,
+    model: keras.Model,
+    command: str,
+    history: dict,
+    measured: dict,
+) -> dict:
     """Writes the chief's run: weights, card and results with provenance.
 
     Args:
@@ -136,9 +162,13 @@ def finish(run_dir: Path, info: dict, seed: int, model: keras.Model, command: st
         The run's card.
     """
     seconds = sorted(history.get("seconds_per_epoch", []))
-    block = {**stamp(command), **measured, "machine": machine(),
-             "seconds_per_epoch_median": seconds[len(seconds) // 2] if seconds else None,
-             "history": history}
+    block = {
+        **stamp(command),
+        **measured,
+        "machine": machine(),
+        "seconds_per_epoch_median": seconds[len(seconds) // 2] if seconds else None,
+        "history": history,
+    }
     card = write_run(run_dir, info, seed, model, block)
     (run_dir / "history.jsonl").unlink(missing_ok=True)  # now inside results.json
     return card

@@ -26,8 +26,16 @@ from keras_rbf.analysis.segmentation_metrics import masks_from_logits, scores
 from keras_rbf.errors import UserError
 from keras_rbf.recipes import engine
 
-__all__ = ["main", "train", "load_data", "compile_segmentation", "predict_masks",
-           "evaluate_segmentation", "rbf_live_fractions", "FAMILY"]
+__all__ = [
+    "main",
+    "train",
+    "load_data",
+    "compile_segmentation",
+    "predict_masks",
+    "evaluate_segmentation",
+    "rbf_live_fractions",
+    "FAMILY",
+]
 
 FAMILY = "segmentation"
 
@@ -47,7 +55,9 @@ def load_data(dataset: dict, data_dir: str | None = None) -> dict:
     return datasets.load(dataset["name"], **kwargs)
 
 
-def compile_segmentation(model: keras.Model, learning_rate: float = 1.0, rho: float = 0.95) -> keras.Model:
+def compile_segmentation(
+    model: keras.Model, learning_rate: float = 1.0, rho: float = 0.95
+) -> keras.Model:
     """Compiles with the paper's ADADELTA and per-pixel softmax cross-entropy on logits."""
     model.compile(
         optimizer=keras.optimizers.Adadelta(learning_rate=learning_rate, rho=rho),
@@ -110,8 +120,7 @@ def train(
 
     info = zoo.card(name)
     if info.get("family") != FAMILY:
-        raise UserError(f"{name!r} is not a segmentation zoo entry "
-                        f"(family {info.get('family')!r})")
+        raise UserError(f"{name!r} is not a segmentation zoo entry (family {info.get('family')!r})")
     run_dir, scope = engine.start(name, out_dir, seed, strategy)
     data = load_data(info["dataset"], data_dir)
     (x_train, y_train), (x_test, y_test) = data["train"], data["test"]
@@ -120,28 +129,37 @@ def train(
         model = compile_segmentation(zoo.build(name), learning_rate, rho)
     chief = is_chief(scope)
     history = engine.fit(
-        model, run_dir, (x_train, y_train.astype("int32")), chief,
+        model,
+        run_dir,
+        (x_train, y_train.astype("int32")),
+        chief,
         worker=0 if chief else scope.cluster_resolver.task_id,
-        batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose,
-        validation_data=None if validation is None
+        batch_size=batch_size,
+        epochs=epochs,
+        shuffle=True,
+        verbose=verbose,
+        validation_data=None
+        if validation is None
         else (validation[0], validation[1].astype("int32")),
     )
     if not chief:
         return info  # only the chief writes
-    info["training"].update({
-        "command": command or f"keras-rbf train {name} --epochs {epochs}",
-        "epochs": epochs, "batch_size": batch_size,
-        "optimizer": f"Adadelta(learning_rate={learning_rate}, rho={rho})",
-        "loss": "per-pixel softmax cross-entropy on logits",
-    })
+    info["training"].update(
+        {
+            "command": command or f"keras-rbf train {name} --epochs {epochs}",
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "optimizer": f"Adadelta(learning_rate={learning_rate}, rho={rho})",
+            "loss": "per-pixel softmax cross-entropy on logits",
+        }
+    )
     measured = {
         "seed": seed,
         "clean_test": scores(predict_masks(model, x_test), y_test),
         "n_train": int(len(x_train)),
         "rbf_live_fraction_test": rbf_live_fractions(model, x_test[:32]),
     }
-    return engine.finish(run_dir, info, seed, model, info["training"]["command"], history,
-                         measured)
+    return engine.finish(run_dir, info, seed, model, info["training"]["command"], history, measured)
 
 
 def main(name: str, argv: list[str] | None = None) -> int:
@@ -150,25 +168,40 @@ def main(name: str, argv: list[str] | None = None) -> int:
     from keras_rbf.distribute import add_strategy_argument
 
     parser = ArgumentParser(prog=f"keras-rbf train {name}")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="default: the card's training.epochs")
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="default: the card's training.epochs"
+    )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=1.0)
     parser.add_argument("--rho", type=float, default=0.95)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-dir", default=None,
-                        help="ISIC 2017 root (default $KERAS_RBF_ISIC2017_DIR); "
-                             "unused for synthlesion")
-    parser.add_argument("--out-dir", default=None,
-                        help="run folder (default runs/NAME); an interrupted run resumes "
-                             "when the same command is run again")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="ISIC 2017 root (default $KERAS_RBF_ISIC2017_DIR); unused for synthlesion",
+    )
+    parser.add_argument(
+        "--out-dir",
+        default=None,
+        help="run folder (default runs/NAME); an interrupted run resumes "
+        "when the same command is run again",
+    )
     add_strategy_argument(parser)
     args = parser.parse_args(argv)
     epochs = args.epochs or zoo.card(name)["training"]["epochs"]
     command = "keras-rbf train " + " ".join(shlex.quote(a) for a in [name, *(argv or [])])
-    train(name, epochs=epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-          rho=args.rho, seed=args.seed, data_dir=args.data_dir, out_dir=args.out_dir,
-          command=command, strategy=args.strategy)
+    train(
+        name,
+        epochs=epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        rho=args.rho,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        out_dir=args.out_dir,
+        command=command,
+        strategy=args.strategy,
+    )
     return 0
 
 

@@ -23,14 +23,16 @@ def mnist():
 def small_cnn(seed: int = 0) -> keras.Model:
     """A 2-conv CNN with logits output."""
     keras.utils.set_random_seed(seed)
-    return keras.Sequential([
-        keras.Input((28, 28, 1)),
-        keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
-        keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
-        keras.layers.Flatten(),
-        keras.layers.Dense(32, activation="relu"),
-        keras.layers.Dense(10),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
+            keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
 
 
 @functools.cache
@@ -38,8 +40,9 @@ def trained_cnn(epochs: int = 2, seed: int = 0) -> keras.Model:
     """`small_cnn` trained for a few seconds on the 4,000 training images (~90 % clean)."""
     (x, y), _ = mnist()
     model = small_cnn(seed)
-    model.compile(keras.optimizers.Adam(3e-3),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     model.fit(x, y, batch_size=64, epochs=epochs, verbose=0)
     return model
 
@@ -47,7 +50,7 @@ def trained_cnn(epochs: int = 2, seed: int = 0) -> keras.Model:
 def mnist_test(n: int, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """`n` test images and labels."""
     _, (x, y) = mnist()
-    return x[offset:offset + n], y[offset:offset + n]
+    return x[offset : offset + n], y[offset : offset + n]
 
 
 def art_classifier(model: keras.Model):
@@ -56,9 +59,12 @@ def art_classifier(model: keras.Model):
     from art.estimators.classification import TensorFlowV2Classifier
 
     return TensorFlowV2Classifier(
-        model, nb_classes=int(model.output_shape[-1]), input_shape=tuple(model.input_shape[1:]),
+        model,
+        nb_classes=int(model.output_shape[-1]),
+        input_shape=tuple(model.input_shape[1:]),
         loss_object=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        clip_values=(0.0, 1.0))
+        clip_values=(0.0, 1.0),
+    )
 
 
 class Counting:

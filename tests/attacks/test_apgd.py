@@ -24,9 +24,17 @@ def _art_apgd(model, x, y, eps, loss, nb_iter=100, targeted=False):
     from art.attacks.evasion import AutoProjectedGradientDescent
 
     attack = AutoProjectedGradientDescent(
-        art_classifier(model), norm=np.inf, eps=eps, eps_step=2 * eps, max_iter=nb_iter,
-        targeted=targeted, nb_random_init=1, batch_size=len(x), loss_type=ART_LOSS[loss],
-        verbose=False)
+        art_classifier(model),
+        norm=np.inf,
+        eps=eps,
+        eps_step=2 * eps,
+        max_iter=nb_iter,
+        targeted=targeted,
+        nb_random_init=1,
+        batch_size=len(x),
+        loss_type=ART_LOSS[loss],
+        verbose=False,
+    )
     return attack.generate(x, y)
 
 
@@ -56,8 +64,9 @@ def test_targeted_apgd_matches_art_over_the_same_targets(setup):
     model, x, y = setup
     x, y = x[:50], y[:50]
     eps, n_targets, nb_iter = 0.08, 3, 50
-    x_adv, broken = APGD(model, eps=eps, loss="dlr", targeted=True, nb_iter=nb_iter,
-                         n_target_classes=n_targets).attack(x, y)
+    x_adv, broken = APGD(
+        model, eps=eps, loss="dlr", targeted=True, nb_iter=nb_iter, n_target_classes=n_targets
+    ).attack(x, y)
     _check_bounds_and_flags(model, x, y, x_adv, broken, eps)
     # ART's targeted APGD, once per target (the 2nd..4th class of the clean logits).
     ranked = np.argsort(-np.asarray(model(x)), axis=-1)
@@ -110,7 +119,10 @@ def test_standing_images_come_back_at_their_highest_loss_point(setup):
     x_adv, broken = APGD(model, eps=0.02, nb_iter=10).attack(x, y)
     standing = ~broken & robust(model, x, y)
     assert standing.any()
-    ce = lambda v: tf.nn.sparse_softmax_cross_entropy_with_logits(y, model(v)).numpy()
+
+    def ce(v):
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(y, model(v)).numpy()
+
     assert np.all(ce(x_adv)[standing] > ce(x)[standing])
 
 
@@ -124,8 +136,9 @@ def test_losses_match_numpy():
     np.testing.assert_allclose(dlr_loss(tf.constant(z), tf.constant(y)), ref, rtol=1e-5)
     rows = np.arange(9)
     ref_t = -(z[rows, y] - z[rows, t]) / (s[:, 0] - 0.5 * (s[:, 2] + s[:, 3]) + 1e-12)
-    np.testing.assert_allclose(dlr_targeted_loss(tf.constant(z), tf.constant(y), tf.constant(t)),
-                               ref_t, rtol=1e-5)
+    np.testing.assert_allclose(
+        dlr_targeted_loss(tf.constant(z), tf.constant(y), tf.constant(t)), ref_t, rtol=1e-5
+    )
 
 
 def test_checkpoints_follow_autoattack():
@@ -134,11 +147,19 @@ def test_checkpoints_follow_autoattack():
     assert checkpoints(10) == list(range(1, 10))
 
 
-@pytest.mark.parametrize("settings,match", [
-    ({"eps": 0}, "eps"), ({"nb_iter": 0}, "nb_iter"), ({"loss": "mse"}, "loss"),
-    ({"targeted": "yes"}, "targeted"), ({"n_restarts": 1.5}, "n_restarts"),
-    ({"rho": 1.5}, "rho"), ({"seed": 0.5}, "seed"), ({"steps": 3}, "unknown setting"),
-])
+@pytest.mark.parametrize(
+    "settings,match",
+    [
+        ({"eps": 0}, "eps"),
+        ({"nb_iter": 0}, "nb_iter"),
+        ({"loss": "mse"}, "loss"),
+        ({"targeted": "yes"}, "targeted"),
+        ({"n_restarts": 1.5}, "n_restarts"),
+        ({"rho": 1.5}, "rho"),
+        ({"seed": 0.5}, "seed"),
+        ({"steps": 3}, "unknown setting"),
+    ],
+)
 def test_settings_are_validated(settings, match):
     with pytest.raises(ValueError, match=match):
         APGD(lambda t: t, **settings)

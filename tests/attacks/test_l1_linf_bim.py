@@ -55,10 +55,14 @@ def test_l1_direction_sparse_and_cleverhans_limit():
 @pytest.fixture(scope="module")
 def tiny_model():
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((8, 8, 1)), keras.layers.Flatten(),
-        keras.layers.Dense(16, activation="tanh"), keras.layers.Dense(2),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(16, activation="tanh"),
+            keras.layers.Dense(2),
+        ]
+    )
     x = np.random.default_rng(2).uniform(size=(6, 8, 8, 1)).astype("float32")
     y = np.array([0, 1, 0, 1, 0, 1])
     return model, x, y

@@ -47,9 +47,15 @@ def test_cw_fix_matters(model_and_data):
     model, x, y = model_and_data
     x, y = x[:6], y[:6]
     settings = PAPER_SETTINGS["cw"]
-    vanilla = CarliniWagnerL2(lambda t: model(t), batch_size=len(x), abort_early=False,
-                              **{k: settings[k] for k in ("binary_search_steps", "max_iterations",
-                                                          "initial_const", "learning_rate")})
+    vanilla = CarliniWagnerL2(
+        lambda t: model(t),
+        batch_size=len(x),
+        abort_early=False,
+        **{
+            k: settings[k]
+            for k in ("binary_search_steps", "max_iterations", "initial_const", "learning_rate")
+        },
+    )
     try:
         vanilla.optimizer.variables()
     except TypeError:
@@ -72,8 +78,9 @@ def test_spsa_learning_rate_is_applied(model_and_data):
     advs = {}
     for lr in (0.0, 0.001, 0.1):
         tf.random.set_seed(0)  # same random start (CleverHans starts inside the eps-ball)
-        advs[lr] = attacks.SPSA(model, learning_rate=lr, nb_iter=3, spsa_samples=32,
-                                stop_on_success=False).generate(x[:1], y[:1])
+        advs[lr] = attacks.SPSA(
+            model, learning_rate=lr, nb_iter=3, spsa_samples=32, stop_on_success=False
+        ).generate(x[:1], y[:1])
     moves = {lr: np.abs(advs[lr] - advs[0.0]).mean() for lr in (0.001, 0.1)}
     assert moves[0.1] > 10 * moves[0.001] > 0.0
 
@@ -86,8 +93,9 @@ def test_spsa_stops_on_success(model_and_data):
     for stop in (True, False):
         counting = Counting(model)
         tf.random.set_seed(0)
-        advs[stop] = attacks.SPSA(counting, nb_iter=20, spsa_samples=32,
-                                  stop_on_success=stop).generate(x[:2], y[:2])
+        advs[stop] = attacks.SPSA(
+            counting, nb_iter=20, spsa_samples=32, stop_on_success=stop
+        ).generate(x[:2], y[:2])
         calls[stop] = int(counting.images.numpy())
     assert not robust(model, advs[True], y[:2]).any()
     assert calls[True] < calls[False] / 2
@@ -105,25 +113,49 @@ def test_attacks_take_any_callable_and_make_builds_by_name(model_and_data):
     model, x, y = model_and_data
     fn = lambda t: model(t, training=False)  # noqa: E731
     np.testing.assert_allclose(attacks.FGSM(fn).generate(x, y), attacks.FGSM(model).generate(x, y))
-    np.testing.assert_array_equal(attacks.BIM(model, nb_iter=2).generate(x, y),
-                                  attacks.make("bim", model, nb_iter=2).generate(x, y))
+    np.testing.assert_array_equal(
+        attacks.BIM(model, nb_iter=2).generate(x, y),
+        attacks.make("bim", model, nb_iter=2).generate(x, y),
+    )
 
 
 def test_every_named_attack_is_an_attack_class():
-    assert set(attacks.ATTACKS) == {"fgsm", "bim", "mim", "pgd", "cw", "spsa", "gn", "apgd-ce",
-                                    "apgd-dlr", "apgd-t", "square", "strong", "linf-bim",
-                                    "l1-bim", "dag"}
+    assert set(attacks.ATTACKS) == {
+        "fgsm",
+        "bim",
+        "mim",
+        "pgd",
+        "cw",
+        "spsa",
+        "gn",
+        "apgd-ce",
+        "apgd-dlr",
+        "apgd-t",
+        "square",
+        "strong",
+        "linf-bim",
+        "l1-bim",
+        "dag",
+    }
     for cls in attacks.ATTACKS.values():
         assert issubclass(cls, attacks.Attack)
 
 
-@pytest.mark.parametrize("name,settings,match", [
-    ("fgsm", {"eps": -0.1}, "eps"), ("bim", {"nb_iter": 0}, "nb_iter"),
-    ("pgd", {"eps_iter": 0.0}, "eps_iter"), ("cw", {"max_iterations": 2.5}, "max_iterations"),
-    ("spsa", {"spsa_samples": 33}, "spsa_samples"), ("gn", {"eps": 0}, "eps"),
-    ("mim", {"decay": 1.0}, "unknown setting"), ("linf-bim", {"eps_iter": 0.5}, "eps_iter"),
-    ("l1-bim", {"sparsity": 2.0}, "sparsity"), ("pgd", {"batch_size": 0}, "batch_size"),
-])
+@pytest.mark.parametrize(
+    "name,settings,match",
+    [
+        ("fgsm", {"eps": -0.1}, "eps"),
+        ("bim", {"nb_iter": 0}, "nb_iter"),
+        ("pgd", {"eps_iter": 0.0}, "eps_iter"),
+        ("cw", {"max_iterations": 2.5}, "max_iterations"),
+        ("spsa", {"spsa_samples": 33}, "spsa_samples"),
+        ("gn", {"eps": 0}, "eps"),
+        ("mim", {"decay": 1.0}, "unknown setting"),
+        ("linf-bim", {"eps_iter": 0.5}, "eps_iter"),
+        ("l1-bim", {"sparsity": 2.0}, "sparsity"),
+        ("pgd", {"batch_size": 0}, "batch_size"),
+    ],
+)
 def test_bad_settings_name_the_setting(name, settings, match):
     with pytest.raises(ValueError, match=match):
         attacks.make(name, lambda t: t, **settings)

@@ -26,8 +26,15 @@ def test_square_is_at_least_as_strong_as_art(setup):
     assert np.abs(x_adv - x).max() <= eps + 1e-6
     assert x_adv.min() >= 0.0 and x_adv.max() <= 1.0
     np.testing.assert_array_equal(robust(model, x_adv, y), ~broken)
-    art = SquareAttack(art_classifier(model), norm=np.inf, eps=eps, max_iter=queries,
-                       nb_restarts=1, batch_size=len(x), verbose=False)
+    art = SquareAttack(
+        art_classifier(model),
+        norm=np.inf,
+        eps=eps,
+        max_iter=queries,
+        nb_restarts=1,
+        batch_size=len(x),
+        verbose=False,
+    )
     np.random.seed(0)  # ART draws from NumPy's global generator
     art_acc = robust(model, art.generate(x, y), y).mean()
     ours = 1.0 - broken.mean()
@@ -62,9 +69,12 @@ def test_the_margin_decreases_monotonically_with_queries(setup):
     model, x, y = setup
     x, y = x[:20], y[:20]
     # Without rescaling the schedule, the 100-query run starts with the 10-query run.
-    m = {q: margin(model(Square(model, eps=0.05, n_queries=q, rescale_schedule=False)
-                         .generate(x, y)), y).numpy()
-         for q in (10, 100)}
+    m = {
+        q: margin(
+            model(Square(model, eps=0.05, n_queries=q, rescale_schedule=False).generate(x, y)), y
+        ).numpy()
+        for q in (10, 100)
+    }
     standing = m[100] > 0
     assert np.all(m[100][standing] <= m[10][standing] + 1e-5)
 
@@ -79,10 +89,16 @@ def test_p_schedule_follows_autoattack():
     assert p_selection(0.8, 600, 5000, rescale=False) == 0.8 / 16
 
 
-@pytest.mark.parametrize("settings,match", [
-    ({"eps": -1}, "eps"), ({"n_queries": 0}, "n_queries"), ({"p_init": 1.5}, "p_init"),
-    ({"rescale_schedule": 1}, "rescale_schedule"), ({"seed": "a"}, "seed"),
-])
+@pytest.mark.parametrize(
+    "settings,match",
+    [
+        ({"eps": -1}, "eps"),
+        ({"n_queries": 0}, "n_queries"),
+        ({"p_init": 1.5}, "p_init"),
+        ({"rescale_schedule": 1}, "rescale_schedule"),
+        ({"seed": "a"}, "seed"),
+    ],
+)
 def test_settings_are_validated(settings, match):
     with pytest.raises(ValueError, match=match):
         Square(lambda t: t, **settings)

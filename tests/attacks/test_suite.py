@@ -38,9 +38,17 @@ def _art_ce_then_dlr(model, x, y, eps, nb_iter=100):
         idx = np.flatnonzero(standing)
         if idx.size == 0:
             break
-        attack = AutoProjectedGradientDescent(clf, norm=np.inf, eps=eps, eps_step=2 * eps,
-                                              max_iter=nb_iter, nb_random_init=1,
-                                              batch_size=500, loss_type=loss, verbose=False)
+        attack = AutoProjectedGradientDescent(
+            clf,
+            norm=np.inf,
+            eps=eps,
+            eps_step=2 * eps,
+            max_iter=nb_iter,
+            nb_random_init=1,
+            batch_size=500,
+            loss_type=loss,
+            verbose=False,
+        )
         standing[idx] = robust(model, attack.generate(x[idx], y[idx]), y[idx])
     return standing
 
@@ -102,8 +110,11 @@ def test_probability_models_are_attacked_through_their_log(setup):
     fn, note = as_logits(probs, x[:8])
     assert "probabilities" in note and "logarithm" in note
     z = np.asarray(model(x))
-    log_softmax = z - np.log(np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True)) - z.max(
-        1, keepdims=True)
+    log_softmax = (
+        z
+        - np.log(np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True))
+        - z.max(1, keepdims=True)
+    )
     np.testing.assert_allclose(np.asarray(fn(x)), log_softmax, atol=1e-4)
     assert as_logits(model, x[:8])[1] == ""
     res = StrongSuite(probs, eps=0.08).run(x, y)
@@ -114,10 +125,15 @@ def test_probability_models_are_attacked_through_their_log(setup):
         as_logits(lambda t: t[:, :1, 0, 0], x[:2])
 
 
-@pytest.mark.parametrize("settings,match", [
-    ({"eps": 0}, "eps"), ({"suite": "plus"}, "suite"), ({"seed": 1.5}, "seed"),
-    ({"n_queries": 10}, "unknown setting"),
-])
+@pytest.mark.parametrize(
+    "settings,match",
+    [
+        ({"eps": 0}, "eps"),
+        ({"suite": "plus"}, "suite"),
+        ({"seed": 1.5}, "seed"),
+        ({"n_queries": 10}, "unknown setting"),
+    ],
+)
 def test_settings_are_validated(settings, match):
     with pytest.raises(ValueError, match=match):
         StrongSuite(lambda t: t, **settings)
@@ -130,8 +146,14 @@ def test_suites_are_autoattacks():
 
 def test_binary_classifiers_get_the_stages_that_fit():
     keras.utils.set_random_seed(3)
-    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Flatten(),
-                              keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(2)])
+    model = keras.Sequential(
+        [
+            keras.Input((6, 6, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(8, activation="tanh"),
+            keras.layers.Dense(2),
+        ]
+    )
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(12, 6, 6, 1)).astype("float32")
     y = np.argmax(np.asarray(model(x)), -1)
@@ -151,13 +173,21 @@ def _adversarially_trained_cnn():
 
     (x, y), _ = mnist()
     model = small_cnn(seed=1)
-    model.compile(keras.optimizers.Adam(2e-3),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        keras.optimizers.Adam(2e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     model.fit(x, y, batch_size=64, epochs=1, verbose=0)
     epochs = 8
-    adversarial_fit(model, x, y, PGD(model, eps=0.3, nb_iter=7, eps_iter=0.1, seed=None),
-                    epochs=epochs, batch_size=64, adversarial_fraction=1.0,
-                    eps_schedule=[0.1, 0.2] + [0.3] * (epochs - 2))
+    adversarial_fit(
+        model,
+        x,
+        y,
+        PGD(model, eps=0.3, nb_iter=7, eps_iter=0.1, seed=None),
+        epochs=epochs,
+        batch_size=64,
+        adversarial_fraction=1.0,
+        eps_schedule=[0.1, 0.2] + [0.3] * (epochs - 2),
+    )
     return model
 
 
@@ -176,8 +206,11 @@ def test_suite_matches_art_on_zoo_and_adversarially_trained_models():
     n = int(os.environ.get("KERAS_RBF_SLOW_N", "1000"))
     above, below = (0.01, 0.01) if n >= 1000 else (0.03, 0.05)  # pp need 1,000 images
     x, y = mnist_test(n)
-    models = {"cnn_mnist": zoo.load("cnn_mnist"), "cnn_rbf_mnist": zoo.load("cnn_rbf_mnist"),
-              "pgd_trained": _adversarially_trained_cnn()}
+    models = {
+        "cnn_mnist": zoo.load("cnn_mnist"),
+        "cnn_rbf_mnist": zoo.load("cnn_rbf_mnist"),
+        "pgd_trained": _adversarially_trained_cnn(),
+    }
     rows = []
     for name, model in models.items():
         for eps in (0.1, 0.3):

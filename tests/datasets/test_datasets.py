@@ -29,10 +29,12 @@ def test_idx_rejects_bad_files(tmp_path):
 def _fashion_fixture(folder, n_train=6, n_test=4):
     rng = np.random.default_rng(1)
     folder.mkdir(parents=True, exist_ok=True)
-    arrays = {"x_train": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-              "y_train": rng.integers(0, 10, n_train, dtype=np.uint8),
-              "x_test": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-              "y_test": rng.integers(0, 10, n_test, dtype=np.uint8)}
+    arrays = {
+        "x_train": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "y_train": rng.integers(0, 10, n_train, dtype=np.uint8),
+        "x_test": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "y_test": rng.integers(0, 10, n_test, dtype=np.uint8),
+    }
     for key, stem in FILES.items():
         write_idx(folder / f"{stem}.gz", arrays[key])
     return arrays
@@ -42,7 +44,7 @@ def test_fashion_mnist_from_path_and_environment(tmp_path, monkeypatch):
     arrays = _fashion_fixture(tmp_path / "fm")
     splits = datasets.load("fashion_mnist", path=tmp_path / "fm")
     assert list(splits) == ["train", "test"]
-    (x, y), (xt, yt) = splits["train"], splits["test"]
+    (x, _), (xt, yt) = splits["train"], splits["test"]
     assert x.shape == (6, 28, 28, 1) and xt.shape == (4, 28, 28, 1) and x.dtype == np.float32
     np.testing.assert_allclose(x[..., 0] * 255.0, arrays["x_train"], atol=1e-3)
     np.testing.assert_array_equal(yt, arrays["y_test"])
@@ -77,11 +79,15 @@ def test_mnist_subset_uses_the_fixed_split():
 
 def test_full_mnist_from_npz_and_missing_file(tmp_path):
     rng = np.random.default_rng(2)
-    np.savez(tmp_path / "mnist.npz", x_train=rng.integers(0, 256, (3, 28, 28), dtype=np.uint8),
-             y_train=np.array([1, 2, 3]), x_test=rng.integers(0, 256, (2, 28, 28), dtype=np.uint8),
-             y_test=np.array([4, 5]))
+    np.savez(
+        tmp_path / "mnist.npz",
+        x_train=rng.integers(0, 256, (3, 28, 28), dtype=np.uint8),
+        y_train=np.array([1, 2, 3]),
+        x_test=rng.integers(0, 256, (2, 28, 28), dtype=np.uint8),
+        y_test=np.array([4, 5]),
+    )
     splits = datasets.load("mnist", source="full", path=tmp_path / "mnist.npz")
-    (x, y), (xt, yt) = splits["train"], splits["test"]
+    (x, _), (_, yt) = splits["train"], splits["test"]
     assert x.shape == (3, 28, 28, 1) and list(yt) == [4, 5]
     with pytest.raises(DatasetNotFoundError, match="mnist.npz"):
         datasets.load("mnist", source="full", path=tmp_path / "other.npz")
@@ -106,11 +112,13 @@ def test_every_loader_returns_the_split_contract(tmp_path, write_isic):
     loaded = {
         "mnist": datasets.load("mnist"),
         "fashion_mnist": datasets.load("fashion_mnist", path=tmp_path / "fm"),
-        "synthlesion": datasets.load("synthlesion", size=16, sizes={"train": 3, "validation": 2,
-                                                                    "test": 2}),
+        "synthlesion": datasets.load(
+            "synthlesion", size=16, sizes={"train": 3, "validation": 2, "test": 2}
+        ),
         "isic2017": datasets.load("isic2017", data_dir=tmp_path / "isic", image_size=(8, 8)),
         "chestxray14": datasets.load(
-            "chestxray14", data_dir=tmp_path / "cxr",
+            "chestxray14",
+            data_dir=tmp_path / "cxr",
             counts={"train": (2, 2), "validation": (1, 1), "test": (1, 1)},
         ),
     }
@@ -121,4 +129,3 @@ def test_every_loader_returns_the_split_contract(tmp_path, write_isic):
             x, y = split
             assert len(x) == len(y) > 0, name
             assert np.asarray(x[:1]).dtype == np.float32 and np.ptp(np.asarray(x[:1])) > 0, name
-

@@ -21,7 +21,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 TOL = 1e-5
 
-CHILD = r'''
+CHILD = r"""
 import sys
 import numpy as np
 import keras
@@ -46,7 +46,7 @@ if keras.backend.backend() == "jax":
     grad = jax.grad(lambda x: layer(x).sum())(ops.convert_to_tensor(fixed["dense"]))
     out["dense_grad"] = np.asarray(grad)
 np.savez(sys.argv[2], **out)
-'''
+"""
 
 
 def _fixed_weights(path: Path) -> dict:
@@ -88,12 +88,21 @@ def test_jax_backend_matches_tensorflow(tmp_path):
     from keras_rbf.layers import RBFMapping
 
     fixed = _fixed_weights(tmp_path / "fixed.npz")
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(
+        os.environ,
+        KERAS_BACKEND="jax",
+        JAX_PLATFORMS="cpu",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    )
     (tmp_path / "child.py").write_text(CHILD)
     proc = subprocess.run(
         [sys.executable, "child.py", str(tmp_path / "fixed.npz"), str(tmp_path / "jax.npz"), "jax"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     got = np.load(tmp_path / "jax.npz")
@@ -106,13 +115,15 @@ def test_jax_backend_matches_tensorflow(tmp_path):
         for what, fn in (("out", layer), ("dist", layer.distances), ("phi", layer.activations)):
             want = np.asarray(fn(x))
             assert got[f"{name}_{what}"].shape == want.shape
-            np.testing.assert_allclose(got[f"{name}_{what}"], want, rtol=TOL, atol=TOL,
-                                       err_msg=f"{name} {what}")
+            np.testing.assert_allclose(
+                got[f"{name}_{what}"], want, rtol=TOL, atol=TOL, err_msg=f"{name} {what}"
+            )
     phi = got["maps_phi"]
     assert 0.01 < phi.mean() < 0.99  # live activations: the comparison is not of constants
     x = tf.constant(fixed["dense"])
     with tf.GradientTape() as tape:
         tape.watch(x)
         total = tf.reduce_sum(layer(x))
-    np.testing.assert_allclose(got["dense_grad"], tape.gradient(total, x).numpy(),
-                               rtol=1e-4, atol=TOL)
+    np.testing.assert_allclose(
+        got["dense_grad"], tape.gradient(total, x).numpy(), rtol=1e-4, atol=TOL
+    )

@@ -60,7 +60,10 @@ def test_distance_math_stays_float32(policy):
     point = keras.ops.convert_to_tensor(rng.randn(1, 6).astype("float32"), dtype=compute)
     d_point = _reference_distances(
         keras.ops.convert_to_numpy(keras.ops.cast(point, "float32")),
-        keras.ops.convert_to_numpy(layer.centers), a, layer.epsilon)[0]
+        keras.ops.convert_to_numpy(layer.centers),
+        a,
+        layer.epsilon,
+    )[0]
     layer.beta.assign((25.0 / d_point).astype("float32"))
     phi_point = keras.ops.convert_to_numpy(layer.activations(point))[0]
     assert np.float16(np.exp(-25.0)) == 0
@@ -80,8 +83,10 @@ def test_few_fit_steps_stay_finite(policy):
     x = rbf_block(x, name="vec_block")
     logits = keras.layers.Dense(3, dtype="float32")(x)  # float32 logits for the loss
     model = keras.Model(inputs, logits)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     rng = np.random.RandomState(1)
     data = rng.uniform(size=(32, 8, 8, 2)).astype("float32") * 4.0
     labels = rng.randint(0, 3, size=32)
@@ -91,7 +96,8 @@ def test_few_fit_steps_stay_finite(policy):
     history = model.fit(data, labels, batch_size=8, epochs=2, verbose=0)
     assert np.all(np.isfinite(history.history["loss"]))
     assert all(np.all(np.isfinite(keras.ops.convert_to_numpy(w))) for w in model.weights)
-    moved = [np.abs(keras.ops.convert_to_numpy(l.centers) - b).max()
-             for l, b in zip(rbf_layers, before)]
+    moved = [
+        np.abs(keras.ops.convert_to_numpy(l.centers) - b).max() for l, b in zip(rbf_layers, before)
+    ]
     assert min(moved) > 1e-4, f"RBF centers did not train under {policy}: {moved}"
     assert all(l.centers.dtype == "float32" for l in rbf_layers)

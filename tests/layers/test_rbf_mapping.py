@@ -87,10 +87,24 @@ def test_forward_and_input_gradient_match_float64_reference(shape, scale_by_dim)
         loss = tf.reduce_sum(out * tf.constant(upstream, tf.float32))
     grad = tape.gradient(loss, xt).numpy()
 
-    g_ref = reference(x, eps=1e-2, scale_by_dim=scale_by_dim, a=w["psi_factor"],
-                      **{n: w[n] for n in ("centers", "beta", "kernel", "bias")})[0]
-    grad_ref = reference_input_grad(x, upstream, w["centers"], w["psi_factor"], 1e-2, w["beta"],
-                                    w["kernel"], w["bias"], scale_by_dim)
+    g_ref = reference(
+        x,
+        eps=1e-2,
+        scale_by_dim=scale_by_dim,
+        a=w["psi_factor"],
+        **{n: w[n] for n in ("centers", "beta", "kernel", "bias")},
+    )[0]
+    grad_ref = reference_input_grad(
+        x,
+        upstream,
+        w["centers"],
+        w["psi_factor"],
+        1e-2,
+        w["beta"],
+        w["kernel"],
+        w["bias"],
+        scale_by_dim,
+    )
     assert out.shape == g_ref.shape
     np.testing.assert_allclose(out.numpy(), g_ref, rtol=1e-4, atol=1e-4 * np.abs(g_ref).max())
     np.testing.assert_allclose(grad, grad_ref, rtol=1e-4, atol=1e-4 * np.abs(grad_ref).max())
@@ -114,8 +128,14 @@ def test_parameter_gradients_match_finite_differences_in_float64():
     grads = tape.gradient(loss, [getattr(layer, n).value for n in names])
 
     def ref_loss(ws):
-        return float(np.sum(reference(x, ws["centers"], ws["psi_factor"], 1e-2, ws["beta"],
-                                      ws["kernel"], ws["bias"])[0] * upstream))
+        return float(
+            np.sum(
+                reference(
+                    x, ws["centers"], ws["psi_factor"], 1e-2, ws["beta"], ws["kernel"], ws["bias"]
+                )[0]
+                * upstream
+            )
+        )
 
     h = 1e-6
     for name, grad in zip(names, grads):
@@ -147,8 +167,11 @@ def test_distance_is_zero_at_a_center_and_never_negative():
     rng = np.random.default_rng(3)
     w = random_weights(6, 4, 1, rng)
     f = np.concatenate([w["centers"], w["centers"] + 1e-4]).astype("float32")
-    d = keras.ops.convert_to_numpy(squared_distances(f, w["centers"].astype("float32"),
-                                                     w["psi_factor"].astype("float32"), 1e-2))
+    d = keras.ops.convert_to_numpy(
+        squared_distances(
+            f, w["centers"].astype("float32"), w["psi_factor"].astype("float32"), 1e-2
+        )
+    )
     assert d.min() >= 0.0
     assert np.all(np.diag(d[:4]) < 1e-3)
 
@@ -202,8 +225,9 @@ def test_tiny_model_with_rbf_blocks_trains_with_fit():
     h = keras.layers.GlobalAveragePooling2D()(h)
     h = rbf_block(h, name="b2", num_centers=6)
     model = keras.Model(inputs, keras.layers.Dense(2)(h))
-    model.compile(keras.optimizers.Adam(1e-2),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     loss = model.fit(x, y, batch_size=32, epochs=8, verbose=0).history["loss"]
     assert np.all(np.isfinite(loss))
     assert loss[-1] < 0.7 * loss[0]
@@ -223,8 +247,15 @@ def test_adapt_places_centers_on_clusters_and_sets_width():
 
 
 def test_get_config_round_trip_rebuilds_an_equal_layer():
-    layer = RBFMapping(units=3, num_centers=5, epsilon=0.1, learn_psi=False, scale_by_dim=True,
-                       kernel_regularizer="l2", name="r")
+    layer = RBFMapping(
+        units=3,
+        num_centers=5,
+        epsilon=0.1,
+        learn_psi=False,
+        scale_by_dim=True,
+        kernel_regularizer="l2",
+        name="r",
+    )
     clone = RBFMapping.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
 
@@ -242,10 +273,15 @@ def test_keras_file_round_trip_in_a_fresh_process(tmp_path):
         import json, numpy as np, keras
         import keras_rbf
         m = keras.saving.load_model({str(path)!r})
-        print(json.dumps(m.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0).tolist()))
+        print(json.dumps(m.predict(np.load({str(tmp_path / "x.npy")!r}), verbose=0).tolist()))
     """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     loaded = np.array(json.loads(out.stdout.strip().splitlines()[-1]))
     np.testing.assert_allclose(loaded, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
@@ -308,8 +344,7 @@ def test_parameter_gradients_on_feature_maps_with_scale_by_dim_in_float64():
     w = random_weights(k, p, units, rng)
     x = rng.normal(0, 1, shape)
     upstream = rng.normal(0, 1, shape[:-1] + (units,))
-    layer = RBFMapping(units=units, num_centers=p, epsilon=1e-2, dtype="float64",
-                       scale_by_dim=True)
+    layer = RBFMapping(units=units, num_centers=p, epsilon=1e-2, dtype="float64", scale_by_dim=True)
     layer.build((None,) + shape[1:])
     set_weights(layer, w)
     xt = tf.constant(x)
@@ -320,9 +355,21 @@ def test_parameter_gradients_on_feature_maps_with_scale_by_dim_in_float64():
     grads = tape.gradient(loss, [xt] + [getattr(layer, n).value for n in names])
 
     def ref_loss(ws, f=x):
-        return float(np.sum(reference(f, ws["centers"], ws["psi_factor"], 1e-2, ws["beta"],
-                                      ws["kernel"], ws["bias"], scale_by_dim=True)[0]
-                            * upstream))
+        return float(
+            np.sum(
+                reference(
+                    f,
+                    ws["centers"],
+                    ws["psi_factor"],
+                    1e-2,
+                    ws["beta"],
+                    ws["kernel"],
+                    ws["bias"],
+                    scale_by_dim=True,
+                )[0]
+                * upstream
+            )
+        )
 
     h = 1e-6
     for name, grad in zip(["input"] + names, grads):
@@ -336,7 +383,8 @@ def test_parameter_gradients_on_feature_maps_with_scale_by_dim_in_float64():
                 numeric[idx] = (ref_loss(w, plus) - ref_loss(w, minus)) / (2 * h)
             else:
                 numeric[idx] = (ref_loss({**w, name: plus}) - ref_loss({**w, name: minus})) / (
-                    2 * h)
+                    2 * h
+                )
         np.testing.assert_allclose(np.asarray(grad), numeric, rtol=1e-5, atol=1e-7, err_msg=name)
 
 
@@ -359,8 +407,16 @@ def test_input_gradient_at_a_center_matches_the_reference():
         tape.watch(xt)
         loss = tf.reduce_sum(layer(xt) * upstream)
     grad = tape.gradient(loss, xt).numpy()
-    ref = reference_input_grad(x.astype("float64"), upstream, w["centers"], w["psi_factor"], 1e-2,
-                               w["beta"], w["kernel"], w["bias"])
+    ref = reference_input_grad(
+        x.astype("float64"),
+        upstream,
+        w["centers"],
+        w["psi_factor"],
+        1e-2,
+        w["beta"],
+        w["kernel"],
+        w["bias"],
+    )
     assert np.all(np.isfinite(grad))
     np.testing.assert_allclose(grad, ref, rtol=1e-3, atol=1e-4 * np.abs(ref).max())
     phi = layer.activations(xt).numpy()

@@ -21,8 +21,13 @@ def _signature(model):
 
 @pytest.mark.slow  # ~200 layers: the SavedModel trace and the fresh process take > 30 s
 def test_inception_resnet_v2_model_harness(run_model_test):
-    kwargs = dict(input_shape=(75, 75, 3), num_classes=3, stage_blocks=(1, 1, 1), rbf=True,
-                  rbf_placement=CHEAP)
+    kwargs = dict(
+        input_shape=(75, 75, 3),
+        num_classes=3,
+        stage_blocks=(1, 1, 1),
+        rbf=True,
+        rbf_placement=CHEAP,
+    )
     run_model_test(build_inception_resnet_v2, kwargs, (75, 75, 3), (3,))
 
 
@@ -49,8 +54,9 @@ def test_rbf_placement_and_widths():
     for name in ("mixed_5b", "mixed_6a", "mixed_7a"):
         assert full.get_layer(name).output.shape == plain.get_layer(name).output.shape
     assert full.get_layer("input_rescaling") is not None
-    part = build_inception_resnet_v2(**SMALL, rbf=True, rbf_placement=("head",),
-                                     rbf_kwargs={"num_centers": 16, "units": 8})
+    part = build_inception_resnet_v2(
+        **SMALL, rbf=True, rbf_placement=("head",), rbf_kwargs={"num_centers": 16, "units": 8}
+    )
     (only,) = [layer for layer in part.layers if isinstance(layer, RBFMapping)]
     assert only.input_dim == 1536 and only.kernel.shape == (16, 8)
     assert part.get_layer("predictions").kernel.shape == (1536 + 8, 2)
@@ -68,14 +74,14 @@ def test_bad_arguments():
 
 
 def test_transfer_weights_adapts_grayscale_and_rbf_widened_convs():
-    source = build_inception_resnet_v2((75, 75, 3), stage_blocks=(1, 1, 1),
-                                       input_rescaling=False)
+    source = build_inception_resnet_v2((75, 75, 3), stage_blocks=(1, 1, 1), input_rescaling=False)
     target = build_inception_resnet_v2(**SMALL, rbf=True, rbf_placement=CHEAP)
     report = transfer_weights(source, target, skip=("predictions",))
     # First conv: RGB kernel summed over its input channels for the grayscale model.
     k_src = source.get_layer("conv2d").kernel.numpy()
-    np.testing.assert_allclose(target.get_layer("conv2d").kernel.numpy(),
-                               k_src.sum(axis=2, keepdims=True), rtol=1e-6)
+    np.testing.assert_allclose(
+        target.get_layer("conv2d").kernel.numpy(), k_src.sum(axis=2, keepdims=True), rtol=1e-6
+    )
     # A conv after the stem RBF block sees 192 + 64 channels: the first 192 are copied.
     first_5b = "conv2d_5"
     w_src = source.get_layer(first_5b).kernel.numpy()
@@ -84,5 +90,7 @@ def test_transfer_weights_adapts_grayscale_and_rbf_widened_convs():
     np.testing.assert_array_equal(w_dst[:, :, :192], w_src)
     assert {"conv2d", first_5b} <= set(report["adapted"])
     assert "rbf_stem_rbf" in report["skipped"] and "predictions" in report["skipped"]
-    np.testing.assert_array_equal(target.get_layer("block17_1_conv").kernel.numpy(),
-                                  source.get_layer("block17_1_conv").kernel.numpy())
+    np.testing.assert_array_equal(
+        target.get_layer("block17_1_conv").kernel.numpy(),
+        source.get_layer("block17_1_conv").kernel.numpy(),
+    )

@@ -17,13 +17,24 @@ from keras_rbf.models import BUILDERS
 SMALL = {
     "cnn": ({"conv_filters": (4, 8, 8)}, (28, 28, 1), (3,)),
     "unet": ({"encoder_depth": 1, "encoder_filters": 2}, (8, 8, 2), (8, 8, 3)),
-    "vnet": ({"encoder_depth": 1, "encoder_filters": 2, "stage_kernel_size": 3},
-             (8, 8, 2), (8, 8, 3)),
-    "inception_resnet_v2": ({"stage_blocks": (1, 1, 1), "rbf_placement": ("stem", "head")},
-                            (75, 75, 1), (3,)),
+    "vnet": (
+        {"encoder_depth": 1, "encoder_filters": 2, "stage_kernel_size": 3},
+        (8, 8, 2),
+        (8, 8, 3),
+    ),
+    "inception_resnet_v2": (
+        {"stage_blocks": (1, 1, 1), "rbf_placement": ("stem", "head")},
+        (75, 75, 1),
+        (3,),
+    ),
 }
-SHARED = [("rbf", False), ("rbf_kwargs", None), ("rbf_normalize", True),
-          ("classifier_activation", None), ("name", None)]
+SHARED = [
+    ("rbf", False),
+    ("rbf_kwargs", None),
+    ("rbf_normalize", True),
+    ("classifier_activation", None),
+    ("name", None),
+]
 
 
 def test_every_family_is_covered():
@@ -41,8 +52,7 @@ def test_signature(family):
 
 def _rbf_and_norm_layers(model):
     rbf = [layer for layer in model.layers if isinstance(layer, RBFMapping)]
-    norm = [layer for layer in model.layers
-            if isinstance(layer, keras.layers.LayerNormalization)]
+    norm = [layer for layer in model.layers if isinstance(layer, keras.layers.LayerNormalization)]
     return rbf, norm
 
 
@@ -69,6 +79,7 @@ def test_shared_arguments(family):
     raw, _ = make(rbf=True, rbf_normalize=False)
     raw_rbf, raw_norm = _rbf_and_norm_layers(raw)
     assert len(raw_rbf) == len(rbf) and raw_norm == []
+
     # Same weights with and without the (weightless) normalization, as saved files need.
     def shapes(model):
         return {w.path: tuple(w.shape) for w in model.weights}

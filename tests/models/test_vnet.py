@@ -6,10 +6,12 @@ import pytest
 from keras_rbf.layers import RBFMapping
 from keras_rbf.models import build_vnet
 
-SMALL_2D = dict(input_shape=(16, 16, 1), num_classes=2, encoder_depth=2, encoder_filters=4,
-                stage_kernel_size=3)
-SMALL_3D = dict(input_shape=(8, 8, 8, 1), num_classes=2, encoder_depth=1, encoder_filters=4,
-                stage_kernel_size=3)
+SMALL_2D = dict(
+    input_shape=(16, 16, 1), num_classes=2, encoder_depth=2, encoder_filters=4, stage_kernel_size=3
+)
+SMALL_3D = dict(
+    input_shape=(8, 8, 8, 1), num_classes=2, encoder_depth=1, encoder_filters=4, stage_kernel_size=3
+)
 
 
 def test_vnet_2d_model_harness(run_model_test):
@@ -27,8 +29,7 @@ def test_vnet_3d_has_prelu_strided_down_and_transposed_up():
 
 
 def test_vnet_rbf_kwargs_reach_every_rbf_layer():
-    model = build_vnet(**SMALL_2D, rbf=True, rbf_kwargs={"learn_psi": False,
-                                                         "learn_beta": False})
+    model = build_vnet(**SMALL_2D, rbf=True, rbf_kwargs={"learn_psi": False, "learn_beta": False})
     layers = [layer for layer in model.layers if isinstance(layer, RBFMapping)]
     assert len(layers) == 2 * 2 + 1
     for layer in layers:

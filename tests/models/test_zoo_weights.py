@@ -11,7 +11,8 @@ from keras_rbf import datasets, zoo
 from keras_rbf.recipes.segmentation import evaluate_segmentation
 
 SEGMENTATION_WITH_WEIGHTS = [
-    name for name in zoo.list()
+    name
+    for name in zoo.list()
     if zoo.card(name)["family"] == "segmentation" and zoo.card(name).get("weights")
 ]
 

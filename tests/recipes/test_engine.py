@@ -10,8 +10,7 @@ from keras_rbf import cli
 from keras_rbf.recipes import engine
 
 
-def test_interrupted_training_resumes_with_the_complete_history(tmp_path, monkeypatch,
-                                                                 capsys):
+def test_interrupted_training_resumes_with_the_complete_history(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     argv = ["train", "cnn_mnist", "--epochs", "3", "--batch-size", "512"]
     original = engine.HistoryLog.on_epoch_end
@@ -38,8 +37,11 @@ def test_interrupted_training_resumes_with_the_complete_history(tmp_path, monkey
 
 def test_history_log_drops_epochs_lost_with_the_interruption(tmp_path):
     log = engine.HistoryLog(tmp_path / "history.jsonl")
-    log.path.write_text("".join(json.dumps({"epoch": e, "seconds": 1.0, "loss": 1.0 / (e + 1)})
-                                + "\n" for e in range(4)))
+    log.path.write_text(
+        "".join(
+            json.dumps({"epoch": e, "seconds": 1.0, "loss": 1.0 / (e + 1)}) + "\n" for e in range(4)
+        )
+    )
 
     class Model:
         _initial_epoch = 2
