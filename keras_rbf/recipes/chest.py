@@ -17,7 +17,6 @@ Gaussian data augmentation (the GDA column of Table 3).
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 from pathlib import Path
 
@@ -299,23 +298,17 @@ def train(
 
 def main(name: str, argv: list[str] | None = None) -> int:
     """`keras-rbf train NAME --data-dir DIR [--epochs E] ...` for CHEST entries."""
-    from keras_rbf.cli_args import ArgumentParser
-    from keras_rbf.distribute import add_strategy_argument
-
-    parser = ArgumentParser(prog=f"keras-rbf train {name}")
+    parser = engine.train_parser(name, batch_size=4)
     parser.add_argument(
         "--data-dir",
         default=os.environ.get(chestxray14.ENV_VAR),
         help=f"ChestX-ray14 folder (default ${chestxray14.ENV_VAR})",
     )
-    parser.add_argument("--epochs", type=int, default=None, help="default: the card's")
     parser.add_argument("--image-size", type=int, default=299)
-    parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--steps-per-epoch", type=int, default=None)
     parser.add_argument(
         "--fraction", type=float, default=1.0, help="fraction of the paper's split counts"
     )
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--gda-stddev",
         type=float,
@@ -335,19 +328,10 @@ def main(name: str, argv: list[str] | None = None) -> int:
         default=None,
         help="RBF block positions (default the card's: all five)",
     )
-    parser.add_argument(
-        "--out-dir",
-        default=None,
-        help="run folder (default runs/NAME); an interrupted run resumes "
-        "when the same command is run again",
-    )
     parser.add_argument("--run-eagerly", action="store_true")
-    add_strategy_argument(parser)
-    args = parser.parse_args(argv)
+    args, epochs, command = engine.parse_train_args(parser, name, argv)
     if not args.data_dir:
         parser.error(f"--data-dir is required (or set ${chestxray14.ENV_VAR})")
-    epochs = args.epochs or zoo.card(name)["training"]["epochs"]
-    command = "keras-rbf train " + " ".join(shlex.quote(a) for a in [name, *(argv or [])])
     info = train(
         name,
         args.data_dir,

@@ -10,7 +10,6 @@ accuracy, live RBF fractions, per-epoch history). It never writes into the packa
 
 from __future__ import annotations
 
-import shlex
 import sys
 from pathlib import Path
 
@@ -126,32 +125,15 @@ def train(
 
 def main(name: str, argv: list[str] | None = None) -> int:
     """`keras-rbf train NAME [--epochs E] [--seed S] [--out-dir DIR] ...` for CNN entries."""
-    from keras_rbf.cli_args import ArgumentParser
-    from keras_rbf.distribute import add_strategy_argument
     from keras_rbf.publish import default_run_dir
 
-    parser = ArgumentParser(prog=f"keras-rbf train {name}")
-    parser.add_argument(
-        "--epochs", type=int, default=None, help="default: the card's training.epochs"
-    )
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = engine.train_parser(name, batch_size=128, learning_rate=1e-3)
     parser.add_argument(
         "--no-adapt-centers",
         action="store_true",
         help="keep the default center initialization instead of k-means",
     )
-    parser.add_argument(
-        "--out-dir",
-        default=None,
-        help="run folder (default runs/NAME, or runs/NAME-seedK); an "
-        "interrupted run resumes when the same command is run again",
-    )
-    add_strategy_argument(parser)
-    args = parser.parse_args(argv)
-    epochs = args.epochs or zoo.card(name)["training"]["epochs"]
-    command = "keras-rbf train " + " ".join(shlex.quote(a) for a in [name, *(argv or [])])
+    args, epochs, command = engine.parse_train_args(parser, name, argv)
     info = train(
         name,
         epochs=epochs,

@@ -19,7 +19,7 @@ import keras
 from keras_rbf.publish import new_run_dir, stamp, write_run
 from keras_rbf.recipes import machine
 
-__all__ = ["start", "HistoryLog", "fit", "finish"]
+__all__ = ["start", "HistoryLog", "fit", "finish", "train_parser", "parse_train_args"]
 
 
 def start(name: str, out_dir: str | None, seed: int, strategy: str = "default"):
@@ -172,3 +172,49 @@ def finish(
     card = write_run(run_dir, info, seed, model, block)
     (run_dir / "history.jsonl").unlink(missing_ok=True)  # now inside results.json
     return card
+
+
+def train_parser(name: str, batch_size: int, **defaults: float):
+    """The `keras-rbf train NAME` parser with the flags every recipe shares.
+
+    Args:
+        name: zoo entry (names the program in messages).
+        batch_size: the recipe's default global batch size.
+        **defaults: more float flags with their defaults, e.g. `learning_rate=1e-3`
+            becomes `--learning-rate`.
+
+    Returns:
+        A one-line-error `ArgumentParser` with `--epochs`, `--batch-size`, `--seed`,
+        `--out-dir`, `--strategy` and the given flags; a recipe adds its own.
+    """
+    from keras_rbf.cli_args import ArgumentParser
+    from keras_rbf.distribute import add_strategy_argument
+
+    parser = ArgumentParser(prog=f"keras-rbf train {name}")
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="default: the card's training.epochs"
+    )
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    for flag, value in defaults.items():
+        parser.add_argument(f"--{flag.replace('_', '-')}", type=float, default=value)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--out-dir",
+        default=None,
+        help="run folder (default runs/NAME, or runs/NAME-seedK); an "
+        "interrupted run resumes when the same command is run again",
+    )
+    add_strategy_argument(parser)
+    return parser
+
+
+def parse_train_args(parser, name: str, argv: list[str] | None):
+    """Parses `argv`; returns `(args, epochs, command)` (epochs default to the card's)."""
+    import shlex
+
+    from keras_rbf import zoo
+
+    args = parser.parse_args(argv)
+    epochs = args.epochs or zoo.card(name)["training"]["epochs"]
+    command = "keras-rbf train " + " ".join(shlex.quote(a) for a in [name, *(argv or [])])
+    return args, epochs, command

@@ -14,7 +14,6 @@ The ISIC 2017 entries (`*_skin`) need the real data: `--data-dir ROOT` or
 
 from __future__ import annotations
 
-import shlex
 import sys
 from pathlib import Path
 
@@ -164,32 +163,13 @@ def train(
 
 def main(name: str, argv: list[str] | None = None) -> int:
     """`keras-rbf train NAME [--epochs E] [--data-dir ROOT] ...` for segmentation entries."""
-    from keras_rbf.cli_args import ArgumentParser
-    from keras_rbf.distribute import add_strategy_argument
-
-    parser = ArgumentParser(prog=f"keras-rbf train {name}")
-    parser.add_argument(
-        "--epochs", type=int, default=None, help="default: the card's training.epochs"
-    )
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--learning-rate", type=float, default=1.0)
-    parser.add_argument("--rho", type=float, default=0.95)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = engine.train_parser(name, batch_size=16, learning_rate=1.0, rho=0.95)
     parser.add_argument(
         "--data-dir",
         default=None,
         help="ISIC 2017 root (default $KERAS_RBF_ISIC2017_DIR); unused for synthlesion",
     )
-    parser.add_argument(
-        "--out-dir",
-        default=None,
-        help="run folder (default runs/NAME); an interrupted run resumes "
-        "when the same command is run again",
-    )
-    add_strategy_argument(parser)
-    args = parser.parse_args(argv)
-    epochs = args.epochs or zoo.card(name)["training"]["epochs"]
-    command = "keras-rbf train " + " ".join(shlex.quote(a) for a in [name, *(argv or [])])
+    args, epochs, command = engine.parse_train_args(parser, name, argv)
     train(
         name,
         epochs=epochs,
