@@ -214,7 +214,9 @@ def peak_memory(method: str, shape: tuple) -> dict:
     if _reset_peak_rss() and _rss_mb("VmRSS") is not None:
         before = _rss_mb("VmRSS")
         _run(fn)
-        return {"peak_mb": _rss_mb("VmHWM") - before}
+        # The kernel updates its counters in batches: a case that allocates nothing
+        # measurable can read a few KiB below zero.
+        return {"peak_mb": max(0.0, _rss_mb("VmHWM") - before)}
     # Elsewhere only the lifetime peak is known; it can hide allocations below it.
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
     _run(fn)
