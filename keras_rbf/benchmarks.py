@@ -416,7 +416,14 @@ def attack_main(argv: list[str] | None = None) -> int:
     warm-up that traces our loop), the speed ratio (goal: >= 5x), both robust
     accuracies and the CPU.
     """
+    import importlib.util
+
     parser = ArgumentParser(prog="python -m evaluation.bench_attacks")
+    if importlib.util.find_spec("art") is None:
+        parser.error(
+            "the attack benchmark compares with ART, which is not installed; "
+            "pip install adversarial-robustness-toolbox (it is in the dev extra)"
+        )
     parser.add_argument("--model", default="cnn_rbf_mnist")
     parser.add_argument("--n", type=int, default=500, help="test images")
     parser.add_argument("--eps", type=float, nargs="+", default=[0.1, 0.3])
