@@ -17,7 +17,7 @@ with _quiet(_os.path.basename(_sys.argv[0] if _sys.argv else "") == "keras-rbf")
     from keras_rbf import attacks, datasets, models, zoo  # models registers custom layers
     from keras_rbf.layers import MinValue, PsiIdentity, RBFMapping, live_fraction, rbf_block
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "RBFMapping",
