@@ -173,6 +173,21 @@ def run_python(tmp_path_factory) -> Callable[..., str]:
     return run
 
 
+def strip_object_ids(obj):
+    """`obj` (a Keras config) without the per-process `shared_object_id`s Keras puts in."""
+    if isinstance(obj, dict):
+        return {k: strip_object_ids(v) for k, v in obj.items() if k != "shared_object_id"}
+    if isinstance(obj, list):
+        return [strip_object_ids(v) for v in obj]
+    return obj
+
+
+@pytest.fixture(scope="session")
+def strip_ids() -> Callable[[Any], Any]:
+    """`strip_ids(config)`: see `strip_object_ids`."""
+    return strip_object_ids
+
+
 @pytest.fixture(scope="session")
 def read_last_json() -> Callable[[str], Any]:
     """`read_last_json(stdout)`: see `last_json`."""

@@ -74,15 +74,6 @@ print(json.dumps(report, default=str))
 """
 
 
-def _strip_ids(obj):
-    """Drops the per-process `shared_object_id`s that Keras puts into configs."""
-    if isinstance(obj, dict):
-        return {k: _strip_ids(v) for k, v in obj.items() if k != "shared_object_id"}
-    if isinstance(obj, list):
-        return [_strip_ids(v) for v in obj]
-    return obj
-
-
 def _perturb(model, seed: int) -> None:
     """Moves every float weight off its initializer, so loading defaults cannot pass.
 
@@ -100,7 +91,7 @@ def _perturb(model, seed: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def round_trip(tmp_path_factory):
+def round_trip(tmp_path_factory, strip_ids):
     from keras_rbf import zoo
 
     root = tmp_path_factory.mktemp("saving")
@@ -117,7 +108,7 @@ def round_trip(tmp_path_factory):
         }
         model.save(item["file"])
         np.savez(item["weights"], **{f"w{j}": w for j, w in enumerate(model.get_weights())})
-        info = {"config": _strip_ids(json.loads(json.dumps(model.get_config(), default=str)))}
+        info = {"config": strip_ids(json.loads(json.dumps(model.get_config(), default=str)))}
         rng = np.random.RandomState(i)
         x = rng.uniform(size=(1, *model.inputs[0].shape[1:])).astype("float32")
         np.savez(root / f"{name}_x.npz", x=x)
@@ -153,11 +144,11 @@ def test_zoo_is_not_empty():
 
 
 @pytest.mark.parametrize("name", _zoo_names())
-def test_keras_round_trip_in_fresh_process(round_trip, name):
+def test_keras_round_trip_in_fresh_process(round_trip, strip_ids, name):
     entry = round_trip["report"][name]
     assert "error" not in entry, f"{name} does not load with safe_mode=True:\n{entry.get('error')}"
     saved = round_trip["saved"][name]
-    assert _strip_ids(entry["config"]) == saved["config"], f"{name}: config changed on load"
+    assert strip_ids(entry["config"]) == saved["config"], f"{name}: config changed on load"
     assert entry["weights_equal"] and entry["num_weights"] > 0, f"{name}: weights differ"
     got = np.load(round_trip["items"][name]["outputs"])
     for i, want in enumerate(saved["outputs"]):

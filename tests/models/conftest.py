@@ -45,23 +45,14 @@ TOL = 1e-5
 EXPORT_TOL = 1e-4
 
 
-def _strip_ids(obj):
-    """Drops the per-process `shared_object_id`s that Keras puts into configs."""
-    if isinstance(obj, dict):
-        return {k: _strip_ids(v) for k, v in obj.items() if k != "shared_object_id"}
-    if isinstance(obj, list):
-        return [_strip_ids(v) for v in obj]
-    return obj
-
-
 def _outputs(model, x) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(model(x, training=False)), dtype="float32")
 
 
-def _check_config_round_trip(model, x, want) -> None:
+def _check_config_round_trip(model, x, want, strip_ids) -> None:
     config = model.get_config()
     clone = model.__class__.from_config(copy.deepcopy(config))  # from_config consumes it
-    assert _strip_ids(clone.get_config()) == _strip_ids(config)
+    assert strip_ids(clone.get_config()) == strip_ids(config)
     clone.set_weights(model.get_weights())
     np.testing.assert_allclose(_outputs(clone, x), want, rtol=TOL, atol=TOL)
 
@@ -103,7 +94,9 @@ def _check_saved_model(model, x, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def run_model_test(tmp_path, run_python, read_last_json, randomize_rbf) -> Callable[..., Any]:
+def run_model_test(
+    tmp_path, run_python, read_last_json, randomize_rbf, strip_ids
+) -> Callable[..., Any]:
     """`run_model_test(builder, kwargs, input_shape, output_shape)`: see the module docstring.
 
     Args (of the returned function):
@@ -123,7 +116,7 @@ def run_model_test(tmp_path, run_python, read_last_json, randomize_rbf) -> Calla
         want = _outputs(model, x)
         assert want.shape == (2, *output_shape)
         assert np.all(np.isfinite(want)) and not np.allclose(want[0], want[1])
-        _check_config_round_trip(model, x, want)
+        _check_config_round_trip(model, x, want, strip_ids)
         _check_keras_file(model, x, want, tmp_path, run_python, read_last_json)
         _check_mixed_precision(builder, kwargs, model, x, want)
         _check_saved_model(model, x, tmp_path)
