@@ -12,15 +12,9 @@ import time
 import keras
 import numpy as np
 
-from keras_rbf.evaluate import rbf_live_fractions
-from keras_rbf.layers import RBFMapping
+from keras_rbf.evaluate import rbf_layers, rbf_live_fractions
 
 __all__ = ["RBFMonitor", "EpochTimer", "rbf_layers", "rbf_live_fractions"]
-
-
-def rbf_layers(model: keras.Model) -> list[RBFMapping]:
-    """The `RBFMapping` layers of a model, in topological order."""
-    return [layer for layer in model.layers if isinstance(layer, RBFMapping)]
 
 
 class RBFMonitor(keras.callbacks.Callback):

@@ -26,6 +26,7 @@ __all__ = [
     "load_test_split",
     "logits",
     "predict_labels",
+    "rbf_layers",
     "rbf_live_fractions",
     "wilson_interval",
 ]
@@ -101,6 +102,13 @@ def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return low, high
 
 
+def rbf_layers(model: keras.Model) -> list:
+    """The `RBFMapping` layers of a model, in topological order."""
+    from keras_rbf.layers import RBFMapping
+
+    return [layer for layer in model.layers if isinstance(layer, RBFMapping)]
+
+
 def rbf_live_fractions(model: keras.Model, x: np.ndarray, batch_size: int = 256) -> dict:
     """Live fraction (phi in (1e-3, 0.999)) of each `RBFMapping` layer's activations on `x`.
 
@@ -112,7 +120,6 @@ def rbf_live_fractions(model: keras.Model, x: np.ndarray, batch_size: int = 256)
     Returns:
         `{layer_name: fraction in [0, 1]}`; empty for a model without RBF layers.
     """
-    from keras_rbf.callbacks import rbf_layers
     from keras_rbf.layers import live_fraction
 
     layers = rbf_layers(model)

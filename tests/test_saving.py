@@ -20,16 +20,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
 
-REPO = Path(__file__).resolve().parents[1]
 TOL = 1e-5
 # builder function name -> zoo.build overrides used unless KERAS_RBF_FULL_ROUND_TRIP=1.
 SCALE_DOWN = {"build_inception_resnet_v2": {"stage_blocks": (1, 1, 1)}}
@@ -91,7 +87,7 @@ def _perturb(model, seed: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def round_trip(tmp_path_factory, strip_ids):
+def round_trip(tmp_path_factory, strip_ids, run_python, read_last_json):
     from keras_rbf import zoo
 
     root = tmp_path_factory.mktemp("saving")
@@ -119,23 +115,8 @@ def round_trip(tmp_path_factory, strip_ids):
         del model
         keras.backend.clear_session()
     (root / "items.json").write_text(json.dumps(items))
-    (root / "child.py").write_text(CHILD)
-    env = dict(
-        os.environ,
-        TF_CPP_MIN_LOG_LEVEL="2",
-        KERAS_BACKEND="tensorflow",
-        PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-    )
-    proc = subprocess.run(
-        [sys.executable, "child.py", str(root / "items.json")],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = run_python(CHILD, root / "items.json", cwd=root, timeout=400, KERAS_BACKEND="tensorflow")
+    report = read_last_json(out)
     return {"report": report, "saved": saved, "items": {it["name"]: it for it in items}}
 
 

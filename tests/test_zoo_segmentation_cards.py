@@ -3,11 +3,8 @@ named synthetic."""
 
 import pytest
 
-from keras_rbf import RBFMapping, zoo
-
-
-def _rbf_layers(model):
-    return [layer for layer in model.layers if isinstance(layer, RBFMapping)]
+from keras_rbf import zoo
+from keras_rbf.evaluate import rbf_layers
 
 
 def test_skin_zoo_entries_need_real_weights_and_build_without():
@@ -17,7 +14,7 @@ def test_skin_zoo_entries_need_real_weights_and_build_without():
     assert "ISIC 2017" in msg and "keras-rbf train unet_rbf_skin --data-dir" in msg
     assert "weights=None" in msg and "runs/unet_rbf_skin/unet_rbf_skin.weights.h5" in msg
     model = zoo.load("unet_rbf_skin", weights=None, input_shape=(32, 32, 3), encoder_filters=2)
-    assert model.output_shape == (None, 32, 32, 2) and _rbf_layers(model)
+    assert model.output_shape == (None, 32, 32, 2) and rbf_layers(model)
     for name in ("unet_skin", "unet_rbf_skin", "vnet_skin", "vnet_rbf_skin"):
         card = zoo.card(name)
         assert card["weights"] is None and card["dataset"]["name"] == "isic2017"

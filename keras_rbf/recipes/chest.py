@@ -27,8 +27,7 @@ from keras_rbf import zoo
 from keras_rbf.datasets import chestxray14
 
 # One evaluation module for the package; re-exported here under the names callers use.
-from keras_rbf.evaluate import accuracy, logits, rbf_live_fractions
-from keras_rbf.layers import RBFMapping
+from keras_rbf.evaluate import accuracy, logits, rbf_layers, rbf_live_fractions
 from keras_rbf.recipes import engine
 
 __all__ = [
@@ -96,12 +95,8 @@ def build_entry(
     return zoo.build(name, **overrides)
 
 
-def _rbf_layers(model: keras.Model) -> list[RBFMapping]:
-    return [layer for layer in model.layers if isinstance(layer, RBFMapping)]
-
-
 def _rbf_inputs(model: keras.Model, x: np.ndarray, batch_size: int = 8) -> list[np.ndarray]:
-    layers = _rbf_layers(model)
+    layers = rbf_layers(model)
     probe = keras.Model(model.input, [layer.input for layer in layers])
     parts = [probe(x[i : i + batch_size], training=False) for i in range(0, len(x), batch_size)]
     parts = [p if isinstance(p, (list, tuple)) else [p] for p in parts]
@@ -122,7 +117,7 @@ def adapt_rbf_centers(model: keras.Model, x: np.ndarray, seed: int = 0) -> dict:
         `{layer name: "adapted" | "default init (N vectors < P centers)"}`.
     """
     status = {}
-    for layer in _rbf_layers(model):
+    for layer in rbf_layers(model):
         probe = keras.Model(model.input, layer.input)
         feats = np.concatenate(
             [
@@ -181,7 +176,7 @@ def train_model(
     full_steps = int(np.ceil(len(train_split) / batch_size))
     steps = min(full_steps, steps_per_epoch) if steps_per_epoch else full_steps
     adapted = {}
-    if adapt_centers and _rbf_layers(model):
+    if adapt_centers and rbf_layers(model):
         probe_split = chestxray14.ChestSplit(train_split.paths[:256], train_split.labels[:256])
         adapted = adapt_rbf_centers(model, probe_split.images(image_size, channels), seed=seed)
     augment = GaussianAugment(gda_stddev, seed=seed) if gda_stddev else None

@@ -22,11 +22,7 @@ from keras_rbf.errors import UserError
 from keras_rbf.evaluate import accuracy
 from keras_rbf.recipes import engine
 
-__all__ = ["main", "train", "adapt_rbf_centers", "evaluate_accuracy"]
-
-
-# One accuracy for the package (keras_rbf.evaluate); the old name stays importable.
-evaluate_accuracy = accuracy
+__all__ = ["main", "train", "adapt_rbf_centers"]
 
 
 def adapt_rbf_centers(model: keras.Model, x: np.ndarray, seed: int = 0) -> None:
@@ -116,7 +112,7 @@ def train(
     )
     measured = {
         "seed": seed,
-        "clean_test_accuracy": evaluate_accuracy(model, x_test, y_test),
+        "clean_test_accuracy": accuracy(model, x_test, y_test),
         "n_test": int(len(x_test)),
         "rbf_live_fraction_test": rbf_live_fractions(model, x_test[:256]),
     }

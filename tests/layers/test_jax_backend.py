@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
 TOL = 1e-5
 
 CHILD = r"""
@@ -79,7 +75,7 @@ def test_layer_module_uses_keras_ops_only():
     assert not imported & {"tensorflow", "jax", "torch"}, imported
 
 
-def test_jax_backend_matches_tensorflow(tmp_path):
+def test_jax_backend_matches_tensorflow(tmp_path, run_python):
     if importlib.util.find_spec("jax") is None:
         pytest.skip("jax is not installed (it is in the dev extra: pip install -e '.[dev]')")
     import keras
@@ -90,23 +86,16 @@ def test_jax_backend_matches_tensorflow(tmp_path):
     from keras_rbf.layers import RBFMapping
 
     fixed = _fixed_weights(tmp_path / "fixed.npz")
-    env = dict(
-        os.environ,
+    run_python(
+        CHILD,
+        tmp_path / "fixed.npz",
+        tmp_path / "jax.npz",
+        "jax",
+        cwd=tmp_path,
+        timeout=180,
         KERAS_BACKEND="jax",
         JAX_PLATFORMS="cpu",
-        TF_CPP_MIN_LOG_LEVEL="2",
-        PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
     )
-    (tmp_path / "child.py").write_text(CHILD)
-    proc = subprocess.run(
-        [sys.executable, "child.py", str(tmp_path / "fixed.npz"), str(tmp_path / "jax.npz"), "jax"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
     got = np.load(tmp_path / "jax.npz")
 
     layer = RBFMapping(units=5, num_centers=7)
