@@ -16,14 +16,13 @@ line, `keras-rbf: error: ...`, and exits 2.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import json
 import shutil
 import sys
 from pathlib import Path
 
-from keras_rbf.errors import UserError
+from keras_rbf.errors import UserError, did_you_mean
 
 # DATASET of `keras-rbf reproduce` -> "module:function" taking (dataset, argv).
 REPRODUCERS: dict[str, str] = {
@@ -69,10 +68,12 @@ def _call(target: str, *args):
     return getattr(importlib.import_module(module), func)(*args)
 
 
-def _usage_error(message: str, choices=()) -> int:
-    close = difflib.get_close_matches(message.split("'")[1], choices, n=1) if "'" in message else []
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    print(f"keras-rbf: error: {message}.{hint} See `keras-rbf --help`.", file=sys.stderr)
+def _usage_error(what: str, name: str, known) -> int:
+    print(
+        f"keras-rbf: error: unknown {what} '{name}'; known: {', '.join(known)}."
+        f"{did_you_mean(name, known)} See `keras-rbf --help`.",
+        file=sys.stderr,
+    )
     return 2
 
 
@@ -85,10 +86,7 @@ def _reproduce(rest: list[str]) -> int:
         )
         return 0 if rest else 2
     if rest[0] not in REPRODUCERS:
-        return _usage_error(
-            f"unknown data set '{rest[0]}' for reproduce; known: {', '.join(sorted(REPRODUCERS))}",
-            REPRODUCERS,
-        )
+        return _usage_error("data set", rest[0], sorted(REPRODUCERS))
     return _call(REPRODUCERS[rest[0]], rest[0], rest[1:]) or 0
 
 
@@ -175,7 +173,7 @@ def _dispatch(argv: list[str]) -> int:
     if command in COMMANDS:
         return _call(COMMANDS[command], rest) or 0
     known = ["reproduce", "train", "zoo", *COMMANDS]
-    return _usage_error(f"unknown command '{command}'; known: {', '.join(known)}", known)
+    return _usage_error("command", command, known)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,10 @@ for bad input it can recognize; anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-__all__ = ["UserError"]
+import difflib
+from collections.abc import Iterable
+
+__all__ = ["UserError", "did_you_mean"]
 
 
 class UserError(ValueError):
@@ -14,3 +17,9 @@ class UserError(ValueError):
 
     A `ValueError` so that callers who catch `ValueError` keep working.
     """
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`" Did you mean 'x'?"` with the known name closest to `name`, or `""`."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""

@@ -45,7 +45,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from keras_rbf.errors import UserError
+from keras_rbf.errors import UserError, did_you_mean
 
 __all__ = [
     "list",
@@ -110,12 +110,9 @@ def card(name: str) -> dict[str, Any]:
     """
     cards = _cards()
     if name not in cards:
-        import difflib
-
-        close = difflib.get_close_matches(name, cards, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ZooError(
-            f"Unknown zoo model {name!r}.{hint} Known models: {', '.join(sorted(cards))}"
+            f"Unknown zoo model {name!r}.{did_you_mean(name, cards)} "
+            f"Known models: {', '.join(sorted(cards))}"
         )
     return _read_json(cards[name])
 
