@@ -168,6 +168,10 @@ class Attack:
 
     DEFAULTS: dict[str, Any] = {}
     name: str = "attack"
+    # True where `_generate_batch` is TensorFlow ops only, tensors in and out, with no
+    # NumPy or Python state per call: `perturb` can then be compiled into a train step
+    # (adversarial training); other attacks run eagerly through `generate`.
+    traceable: bool = False
 
     def __init__(self, model: Callable, batch_size: int = 250, progress: bool = False, **settings):
         unknown = sorted(set(settings) - set(self.DEFAULTS))
@@ -205,6 +209,21 @@ class Attack:
 
     def _generate_batch(self, x, y):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def perturb(self, x, y):
+        """One batch's adversarial images as tensors, traceable inside `tf.function`.
+
+        Args:
+            x: `(B, ...)` float tensor of images in [0, 1] (unchecked: the caller's data).
+            y: `(B,)` integer tensor of true labels.
+
+        Returns:
+            `(B, ...)` tensor of adversarial images. Only for `traceable` attacks; the
+            others raise `TypeError` (use `generate`).
+        """
+        if not self.traceable:
+            raise TypeError(f"{type(self).__name__} is not traceable; call generate(x, y)")
+        return self._generate_batch(x, y)
 
     def generate(self, x, y) -> np.ndarray:
         """Adversarial versions of `x`.

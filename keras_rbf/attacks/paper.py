@@ -52,7 +52,9 @@ PAPER_SETTINGS: dict[str, dict] = {
 
 
 class _LinfIterative(Attack):
-    """Shared checks of the CleverHans L-inf attacks."""
+    """Shared checks of the CleverHans L-inf attacks (TensorFlow ops only: traceable)."""
+
+    traceable = True
 
     def _validate(self) -> None:
         s = self._settings

@@ -34,3 +34,33 @@ def test_adversarial_fit_replaces_the_requested_share_of_each_batch():
         adversarial_fit(model, x, y, lambda m, xb, yb: xb)
     with pytest.raises(ValueError, match="compiled"):
         adversarial_fit(build_unet((8, 8, 3), encoder_depth=1, encoder_filters=2), x, y, attack)
+
+
+def test_traceable_attacks_are_compiled_into_the_train_step_unchanged():
+    """The compiled batch equals the attack's own `generate` on the same images
+    (BIM has no random start) for the adversarial share, and the rest is untouched."""
+    import tensorflow as tf
+
+    from keras_rbf.attacks import BIM
+    from keras_rbf.defenses.adversarial_training import AdversarialTrainer, EpsSchedule
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((6, 6, 1)), keras.layers.Conv2D(3, 3), keras.layers.Flatten(),
+         keras.layers.Dense(4)]
+    )  # fmt: skip
+    x = np.random.default_rng(1).uniform(0.1, 0.9, (10, 6, 6, 1)).astype("float32")
+    y = np.random.default_rng(2).integers(0, 4, 10)
+    attack = BIM(model, eps=0.1, nb_iter=3)
+    trainer = AdversarialTrainer(model, attack, adversarial_fraction=0.6)
+    trainer.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(True))
+    assert not trainer.run_eagerly
+    out = tf.function(trainer._adversarial)(tf.constant(x), tf.constant(y)).numpy()
+    np.testing.assert_allclose(out[:6], attack.generate(x[:6], y[:6]), atol=1e-6)
+    np.testing.assert_array_equal(out[6:], x[6:])
+    assert np.abs(out[:6] - x[:6]).max() == pytest.approx(0.1, abs=1e-6)
+
+    schedule = EpsSchedule([0.05, 0.1, 0.2])
+    hist = trainer.fit(x, y, batch_size=5, epochs=3, verbose=0, callbacks=[schedule])
+    assert hist.history["eps"] == [0.05, 0.1, 0.2] and trainer.attack.settings["eps"] == 0.2
+    assert np.isfinite(hist.history["loss"]).all()
