@@ -4,6 +4,8 @@
 - `predict_labels`, `correct`, `accuracy`: top-1 decisions and their score;
 - `wilson_interval(k, n)`: the 95 % interval that every reported accuracy carries;
 - `rbf_live_fractions(model, x)`: fraction of live activations per `RBFMapping` layer;
+- `rbf_branch_ablation(model, x, y)`: accuracy with each RBF branch's output replaced by
+  its mean (does the model use the branch?);
 - `load_test_split(name)`: the test images and labels of a `keras_rbf.datasets` data set.
 
 `model` is a Keras model or any callable from a batch of images to logits (a squeezer in
@@ -26,6 +28,7 @@ __all__ = [
     "load_test_split",
     "logits",
     "predict_labels",
+    "rbf_branch_ablation",
     "rbf_layers",
     "rbf_live_fractions",
     "wilson_interval",
@@ -137,6 +140,51 @@ def rbf_live_fractions(model: keras.Model, x: np.ndarray, batch_size: int = 256)
             live[j] += live_fraction(phi) * phi.size
             total[j] += phi.size
     return {layer.name: float(live[j] / total[j]) for j, layer in enumerate(layers)}
+
+
+def rbf_branch_ablation(
+    model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int = 500
+) -> dict:
+    """Clean accuracy with each `RBFMapping` layer's output replaced by its mean on `x`.
+
+    A model that uses its RBF branches loses accuracy when a branch's output `g` (Eq. 4)
+    is replaced by a constant; one that learned to ignore them does not. The constant is
+    the per-unit mean of `g` over `x` (and over positions of feature maps), which is the
+    best constant in squared error, so the drop measures what the branch's variation
+    carries. It is applied by setting the layer's `kernel` to 0 and its `bias` to that
+    mean (exactly `g = mean`), one layer at a time; the weights are restored after.
+
+    Args:
+        model: a functional model with `RBFMapping` layers (with `use_bias=True`).
+        x: `(N, ...)` inputs.
+        y: `(N,)` integer labels.
+        batch_size: inputs per call.
+
+    Returns:
+        `{"clean": accuracy, layer_name: {"accuracy": with the mean, "drop": clean -
+        accuracy}}`; only "clean" for a model without RBF layers.
+    """
+    clean = accuracy(model, x, y, batch_size)
+    out: dict = {"clean": clean}
+    for layer in rbf_layers(model):
+        if not layer.use_bias:
+            raise ValueError(f"rbf_branch_ablation needs use_bias=True in {layer.name!r}")
+        probe = keras.Model(model.input, layer.output)
+        sums, count = 0.0, 0
+        for i in range(0, len(x), batch_size):
+            g = keras.ops.convert_to_numpy(probe(x[i : i + batch_size], training=False))
+            g = g.reshape(-1, g.shape[-1]).astype("float64")
+            sums, count = sums + g.sum(axis=0), count + len(g)
+        saved = [w.numpy() for w in (layer.kernel, layer.bias)]
+        try:
+            layer.kernel.assign(np.zeros_like(saved[0]))
+            layer.bias.assign((sums / count).astype(saved[1].dtype))
+            ablated = accuracy(model, x, y, batch_size)
+        finally:
+            layer.kernel.assign(saved[0])
+            layer.bias.assign(saved[1])
+        out[layer.name] = {"accuracy": ablated, "drop": clean - ablated}
+    return out
 
 
 def load_test_split(name: str, **kwargs) -> tuple[np.ndarray, np.ndarray]:
