@@ -22,31 +22,38 @@ class RBFMonitor(keras.callbacks.Callback):
 
     Args:
         x_probe: a fixed batch of model inputs on which live fractions are measured.
+        model: the model to watch when it is not the one being fit (the wrapped model
+            of an `AdversarialTrainer`, say); default the fit model.
 
     Attributes:
         history: `{"live_fraction": {layer: [per epoch]}, "psi_change": {layer: [...]}}`;
             entry 0 of "live_fraction" is measured before training.
     """
 
-    def __init__(self, x_probe: np.ndarray):
+    def __init__(self, x_probe: np.ndarray, model: keras.Model | None = None):
         super().__init__()
         self.x_probe = x_probe
+        self._watched = model
         self.history: dict = {"live_fraction": {}, "psi_change": {}}
         self._last_psi: dict = {}
 
+    @property
+    def watched(self) -> keras.Model:
+        return self._watched if self._watched is not None else self.model
+
     def _record_live(self) -> None:
-        for name, frac in rbf_live_fractions(self.model, self.x_probe).items():
+        for name, frac in rbf_live_fractions(self.watched, self.x_probe).items():
             self.history["live_fraction"].setdefault(name, []).append(frac)
 
     def on_train_begin(self, logs=None):
         if not self.history["live_fraction"]:
             self._record_live()
-        for layer in rbf_layers(self.model):
+        for layer in rbf_layers(self.watched):
             self._last_psi[layer.name] = keras.ops.convert_to_numpy(layer.psi)
 
     def on_epoch_end(self, epoch, logs=None):
         self._record_live()
-        for layer in rbf_layers(self.model):
+        for layer in rbf_layers(self.watched):
             psi = keras.ops.convert_to_numpy(layer.psi)
             change = float(np.linalg.norm(psi - self._last_psi[layer.name]))
             self.history["psi_change"].setdefault(layer.name, []).append(change)

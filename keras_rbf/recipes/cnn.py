@@ -6,6 +6,12 @@ entry's architecture on its card's data set on the shared engine
 `--out-dir` (default `runs/<name>/`): weights, `card.json`, `results.json` (clean test
 accuracy, live RBF fractions, per-epoch history). It never writes into the package;
 `keras-rbf zoo publish RUN_DIR` copies a run into a source checkout's zoo.
+
+ADVT entries (role "ADVT") carry `training.adversarial` in their card: the attack from
+`keras_rbf.attacks` and its settings, the share of each batch it replaces and the epochs
+over which eps ramps up. They train on the same engine through
+`defenses.adversarial_training.AdversarialTrainer`, which compiles the attack into the
+train step.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from keras_rbf.errors import UserError
 from keras_rbf.evaluate import accuracy
 from keras_rbf.recipes import engine
 
+ADVERSARIAL_KEYS = {"attack", "settings", "adversarial_fraction", "eps_ramp_epochs"}
+
 __all__ = ["main", "train", "adapt_rbf_centers"]
 
 
@@ -37,6 +45,32 @@ def adapt_rbf_centers(model: keras.Model, x: np.ndarray, seed: int = 0) -> None:
     for layer in rbf_layers(model):
         feats = keras.Model(model.inputs, layer.input).predict(x, batch_size=256, verbose=0)
         layer.adapt(feats, seed=seed, set_beta=False)
+
+
+def adversarial_setup(model: keras.Model, adversarial: dict, epochs: int):
+    """The trainer and eps schedule of a card's `training.adversarial` block.
+
+    Args:
+        model: the model to train.
+        adversarial: `{"attack": name in keras_rbf.attacks.ATTACKS, "settings": {...},
+            "adversarial_fraction": share of each batch (default 1, Madry et al.),
+            "eps_ramp_epochs": epochs over which eps grows linearly to its value}`.
+        epochs: epochs of the run.
+
+    Returns:
+        `(AdversarialTrainer, [EpsSchedule])`.
+    """
+    from keras_rbf.attacks import make
+    from keras_rbf.defenses.adversarial_training import AdversarialTrainer, EpsSchedule, ramp
+
+    unknown = set(adversarial) - ADVERSARIAL_KEYS
+    if unknown:
+        raise UserError(f"unknown keys {sorted(unknown)} in training.adversarial")
+    attack = make(adversarial["attack"], model, **adversarial.get("settings", {}))
+    trainer = AdversarialTrainer(model, attack, adversarial.get("adversarial_fraction", 1.0))
+    eps = attack.settings["eps"]
+    schedule = ramp(eps, epochs, adversarial.get("eps_ramp_epochs", 0))
+    return trainer, [EpsSchedule(schedule)]
 
 
 def train(
@@ -77,23 +111,27 @@ def train(
     data = info["dataset"]
     splits = datasets.load(data["name"], **data.get("kwargs", {}))
     (x_train, y_train), (x_test, y_test) = splits["train"], splits["test"]
+    adversarial = info["training"].get("adversarial")
     with scope.scope():
         model = zoo.build(name)
         if adapt_centers and rbf_layers(model):
             adapt_rbf_centers(model, x_train[:1024], seed=seed)
-        model.compile(
+        fitted, callbacks = model, []
+        if adversarial:
+            fitted, callbacks = adversarial_setup(model, adversarial, epochs)
+        fitted.compile(
             optimizer=keras.optimizers.Adam(learning_rate),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
         )
     chief = is_chief(scope)
     history = engine.fit(
-        model,
+        fitted,
         run_dir,
         (x_train, y_train),
         chief,
         worker=0 if chief else scope.cluster_resolver.task_id,
-        callbacks=[RBFMonitor(x_test[:256])],
+        callbacks=[*callbacks, RBFMonitor(x_test[:256], model=model)],
         batch_size=batch_size,
         epochs=epochs,
         shuffle=True,
