@@ -1,7 +1,7 @@
 """PROP-parity sweep: which fair training settings bring the RBF CNN to its ORIG's accuracy?
 
     python -m training.sweep_prop mnist [--configs base,epochs30,...] [--seeds 0] \
-        [--out runs/sweep_prop_mnist.json]
+        [--out training/sweeps/sweep_prop_mnist.json]
     python -m training.sweep_prop fashion_mnist --train-subset 10000
 
 Every configuration stays inside Eq. 2-5's family of functions and changes only what
@@ -11,7 +11,8 @@ seeded with op determinism, trained with Adam at batch 128 like the recipe
 (`keras_rbf.recipes.cnn`), and measured on the whole test split: clean accuracy with
 its 95 % interval, live fraction of every RBF layer, and the accuracy lost when each
 RBF branch's output is replaced by its mean (`evaluate.rbf_branch_ablation`). The
-table is printed and written as JSON; configurations that win move into the cards.
+table is printed and written as JSON; configurations that win move into the cards. The
+JSON's `seconds` are wall time of each run, not timings: sweeps share the machine.
 """
 
 from __future__ import annotations
@@ -130,8 +131,8 @@ def table(rows: list[dict]) -> str:
     """Markdown table: one line per configuration, mean over its seeds."""
     lines = [
         "| config | role | seeds | epochs | clean (mean) | per seed | min live | "
-        "branch-mean drop (pp, per block) | s/run |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "branch-mean drop (pp, per block) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for config in dict.fromkeys(r["config"] for r in rows):
         rs = [r for r in rows if r["config"] == config]
@@ -141,8 +142,7 @@ def table(rows: list[dict]) -> str:
         lines.append(
             f"| {config} | {rs[0]['role']} | {len(rs)} | {rs[0]['epochs']} | "
             f"{np.mean(accs):.4f} | {' '.join(f'{a:.3f}' for a in accs)} | "
-            f"{min(live) if live else '-'} | {' ; '.join(drops) or '-'} | "
-            f"{np.mean([r['seconds'] for r in rs]):.0f} |"
+            f"{min(live) if live else '-'} | {' ; '.join(drops) or '-'} |"
         )
     return "\n".join(lines)
 
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [c for c in configs if c not in CONFIGS]
     if unknown:
         parser.error(f"unknown configs {unknown}; known: {', '.join(CONFIGS)}")
-    out = Path(args.out or f"runs/sweep_prop_{args.dataset}.json")
+    out = Path(args.out or f"training/sweeps/sweep_prop_{args.dataset}.json")
     rows = json.loads(out.read_text())["rows"] if out.is_file() else []
     splits = load_splits(args.dataset, args.train_subset)
     for config in configs:

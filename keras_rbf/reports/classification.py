@@ -505,6 +505,7 @@ def _markdown(report: dict, files: list[str]) -> str:
              "is the worst case over both. "
              f"Produced by `{s['command']}` in {report['seconds']:.0f} s."), ""]
     lines += _markdown_table1(report)
+    lines += _markdown_recorded(report)
     lines += ["", "## The published AutoAttack result for this paper", "",
               (f"{aa['source']}: clean {aa['clean']:.2%}, claimed {aa['claimed']:.2%}, "
               f"AutoAttack {aa['autoattack']:.2%}.")]
@@ -569,6 +570,13 @@ def _claims(report: dict) -> list[str]:
     if strong:
         out.append("Strong suite: " + "; ".join(
             f"{k.split('_')[-1]}: ORIG {o[k]:.3f} / PROP {p[k]:.3f}" for k in strong) + ".")
+    summary = (report.get("recorded") or {}).get("summary", {})
+    so, sp = summary.get(orig, {}).get("clean"), summary.get(prop, {}).get("clean")
+    if so and sp and so["seeds"] > 1 and sp["seeds"] > 1:
+        out.append(f"Clean accuracy over seeds (recorded): ORIG {so['mean']:.4f} +- "
+                   f"{so['sd']:.4f} ({so['seeds']} seeds), PROP {sp['mean']:.4f} +- "
+                   f"{sp['sd']:.4f} ({sp['seeds']} seeds): PROP - ORIG = "
+                   f"{100 * (sp['mean'] - so['mean']):+.1f} pp.")
     out.append("Gradient-masking checks: " + ("all pass." if not fails else "failing: "
                + "; ".join(f"{r['model']}: {r['check']}" for r in fails) + "."))
     if report["dataset"] == "mnist" and {"pgd", "fgsm"} <= set(keys):
@@ -598,6 +606,167 @@ def results_for_zoo(table: dict) -> dict:
             for name, scores in table["models"].items()}
 
 
+STRONG_KEYS = [k for k in TABLE1_KEYS if k.startswith("strong")]
+# Positive-control targets (issue 11): robust accuracy an adversarially trained ORIG must
+# keep under the strong suite for the evaluation to count as able to find robustness.
+CONTROL_TARGETS = {"mnist": ("strong_linf_0.3", 0.70), "fashion_mnist": ("strong_linf_0.1", 0.60)}
+
+
+def zoo_entries(dataset: str, which: str, orig: str, prop: str) -> list[tuple[str, int]]:
+    """`(name, seed)` of the zoo models `--seeds` or `--controls` evaluates.
+
+    "seeds": ORIG and PROP with every published seed but 0 (seed 0 is Table 1's).
+    "controls": seed 0 of every ADVT entry of the data set that has published weights
+    (the others are named and skipped).
+    """
+    if which == "seeds":
+        return [(n, s) for n in (orig, prop) for s in zoo.seeds(n) if s != 0]
+    names = zoo.find(dataset=dataset, family="cnn", role="ADVT")
+    missing = [n for n in names if 0 not in zoo.seeds(n)]
+    if missing:
+        print(f"skipping {', '.join(missing)}: no published weights (train with `keras-rbf "
+              f"train NAME`, publish with `keras-rbf zoo publish`)", flush=True)
+    return [(n, 0) for n in names if n not in missing]
+
+
+def run_zoo_entries(dataset: str, which: str, args: argparse.Namespace, command: str) -> dict:
+    """`--seeds` / `--controls`: clean accuracy and the strong suite alone at each eps.
+
+    Writes `args.out_dir/<which>.json` (the Table 1 layout, models named `name@seed`)
+    and `<which>.md`. Returns the table.
+    """
+    stages = Stages()
+    keras.utils.set_random_seed(args.seed)
+    out = Path(args.out_dir)
+    orig, prop = (args.orig, args.prop) if args.orig and args.prop else _pair(dataset)
+    entries = zoo_entries(dataset, which, orig, prop)
+    if not entries:
+        raise ReportError(f"no zoo models to evaluate for --{which} on {dataset}")
+    with stages("load models and data"):
+        info = zoo.card(prop)["dataset"]
+        x, y = load_test_split(info["name"], **info.get("kwargs", {}))
+        n = len(x) if args.n_test is None else min(args.n_test, len(x))
+        x, y = np.asarray(x[:n], np.float32), np.asarray(y[:n], np.int64)
+        models = {f"{name}@{seed}": zoo.load(name, seed=seed) for name, seed in entries}
+    t = table1(models, x, y, 0, args.suite, ["clean", *STRONG_KEYS], args.seed, stages)
+    table = {"n_test": n, "settings": {
+        "data": info.get("description", info["name"]), "suite": args.suite,
+        "attacks": t["settings"], "models": [f"{a}@{b}" for a, b in entries],
+        "command": command, "seconds": round(stages.total(), 1)},
+        **{k: t[k] for k in ("models", "n", "ci95", "strong_components")}}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{which}.json").write_text(json.dumps(table, indent=2) + "\n")
+    rows = [_recorded_row(label.split("@")[0], int(label.split("@")[1]),
+                          {"accuracy": acc, "ci95": t["ci95"][label], "n_test": n,
+                           "command": command}) for label, acc in t["models"].items()]
+    (out / f"{which}.md").write_text("\n".join(
+        [f"# {dataset}: {which} (strong suite alone, n = {n})", "",
+         f"Produced by `{command}` in {stages.total():.0f} s.", "", *_recorded_lines(rows)])
+        + "\n")
+    print(f"wrote {out / (which + '.json')} and {which}.md in {stages.total():.0f} s")
+    return table
+
+
+def _recorded_row(name: str, seed: int, block: dict) -> dict:
+    acc, ci = block.get("accuracy", {}), block.get("ci95", {})
+    return {"model": name, "role": zoo.card(name).get("role"), "seed": seed,
+            "n_test": block.get("n_test"), "command": block.get("command"),
+            "date": block.get("date"),
+            **{k: [acc.get(k), ci.get(k)] for k in ("clean", *STRONG_KEYS)}}
+
+
+def recorded_results(dataset: str, orig: str, prop: str) -> dict:
+    """What the zoo records for ORIG and PROP (every seed) and the ADVT controls.
+
+    Returns:
+        `{"rows": [{model, role, seed, n_test, command, date, clean: [acc, ci95],
+        strong_linf_<eps>: [acc, ci95]}], "summary": {model: {key: {"mean", "sd",
+        "seeds"}}}, "advt": the controls' verdict (see `advt_verdict`)}`; blocks measured
+        on other weights are not returned (`zoo.results`).
+    """
+    names = [orig, prop, *zoo.find(dataset=dataset, family="cnn", role="ADVT")]
+    rows = [_recorded_row(name, int(seed), block) for name in names
+            for seed, block in sorted(zoo.results(name).get("robustness", {}).items())]
+    summary: dict = {}
+    for name in names:
+        for key in ("clean", *STRONG_KEYS):
+            vals = [r[key][0] for r in rows if r["model"] == name and r[key][0] is not None]
+            if vals:
+                summary.setdefault(name, {})[key] = {
+                    "mean": float(np.mean(vals)), "seeds": len(vals),
+                    "sd": float(np.std(vals, ddof=1)) if len(vals) > 1 else None}
+    return {"rows": rows, "summary": summary, "advt": advt_verdict(dataset, rows)}
+
+
+def advt_verdict(dataset: str, rows: list[dict]) -> dict:
+    """Do the positive controls pass, and does the RBF mapping add to adversarial training?
+
+    Compares the ADVT entries without and with RBF blocks at the data set's control eps:
+    "adds" or "removes" robustness when their 95 % intervals do not overlap, else
+    "no difference detected" (with the n that bounds what could be seen).
+    """
+    key, target = CONTROL_TARGETS.get(dataset, ("strong_linf_0.3", None))
+    advt = {r["model"]: r for r in rows if r["role"] == "ADVT" and r["seed"] == 0}
+    plain = [r for n, r in advt.items() if "_rbf_" not in n]
+    rbf = [r for n, r in advt.items() if "_rbf_" in n]
+    out = {"key": key, "target": target, "control_passes": None, "rbf_effect": None}
+    if plain and plain[0][key][0] is not None:
+        out["control"] = plain[0]["model"]
+        out["control_passes"] = bool(plain[0][key][0] >= target) if target else None
+    if plain and rbf and plain[0][key][0] is not None and rbf[0][key][0] is not None:
+        (a, (alo, ahi)), (b, (blo, bhi)) = plain[0][key], rbf[0][key]
+        out["rbf_effect"] = ("adds robustness" if blo > ahi else
+                             "removes robustness" if bhi < alo else "no difference detected")
+        out["difference"] = b - a
+    return out
+
+
+def _recorded_lines(rows: list[dict], summary: dict | None = None) -> list[str]:
+    keys = ["clean", *STRONG_KEYS]
+    lines = ["| model | role | seed | n | " + " | ".join(keys) + " | recorded by |",
+             "|---" * (len(keys) + 5) + "|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['role']} | {r['seed']} | {r['n_test']} | "
+                     + " | ".join(_cell(*r[k]) for k in keys)
+                     + f" | `{r['command']}` ({r['date'] or 'this run'}) |")
+    for name, per_key in (summary or {}).items():
+        cells = [per_key.get(k) for k in keys]
+        if not any(c and c["seeds"] > 1 for c in cells):
+            continue
+        lines.append(f"| {name} | mean +- sd | {cells[0]['seeds']} seeds | | " + " | ".join(
+            "-" if not c else f"{c['mean']:.4f} +- {c['sd'] or 0:.4f}" for c in cells) + " | |")
+    return lines
+
+
+def _markdown_recorded(report: dict) -> list[str]:
+    rec = report.get("recorded") or {}
+    lines = ["", "## Recorded in the zoo: every seed, and adversarially trained controls", ""]
+    if not rec.get("rows"):
+        return lines + [(f"The zoo records no results on the published weights yet; "
+                         f"`keras-rbf reproduce {report['dataset']} --seeds --record-in zoo` "
+                         f"and `... --controls --record-in zoo` measure them.")]
+    lines += [
+             ("Read from the zoo's results files, not measured by this run (the command and "
+              "date of each row say what measured it). Seed 0 of ORIG and PROP: Table 1's "
+              "rows (the strong suite after the paper's L-inf attacks); every other row: the "
+              "strong suite alone on the images the model classifies correctly. Value [95 % "
+              "Wilson interval]; mean +- sd over the seeds a model has."), ""]
+    lines += _recorded_lines(rec["rows"], rec["summary"])
+    v = rec.get("advt", {})
+    if v.get("control_passes") is not None:
+        lines += ["", (f"Positive control: {v['control']} keeps "
+                       f"{'at least' if v['control_passes'] else 'less than'} "
+                       f"{v['target']:.2f} under {v['key']}: "
+                       + ("the suite finds robustness where adversarial training put it."
+                          if v["control_passes"] else
+                          "**the control is below its target**, so this evaluation has not "
+                          "shown that it would find robustness where it exists."))]
+    if v.get("rbf_effect"):
+        lines.append(f"RBF on top of adversarial training ({v['key']}): "
+                     f"{v['rbf_effect']} (difference {100 * v['difference']:+.1f} pp).")
+    return lines
+
+
 def _parser(dataset: str) -> argparse.ArgumentParser:
     expect = {"mnist": "about 3 minutes on 2 CPU cores (1,000 test images; 185 s measured)",
               "fashion_mnist": "about 15 minutes on 2 CPU cores (all 10,000 test images; "
@@ -625,6 +794,13 @@ def _parser(dataset: str) -> argparse.ArgumentParser:
     parser.add_argument("--out-dir", "--out", dest="out_dir", default=f"reports/{dataset}",
                         help="output folder (default reports/<dataset>)")
     parser.add_argument("--seed", type=int, default=0)
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--seeds", action="store_const", const="seeds", dest="which",
+                       help="instead of Table 1: clean and strong-suite accuracy of ORIG and "
+                            "PROP for every published seed but 0")
+    which.add_argument("--controls", action="store_const", const="controls", dest="which",
+                       help="instead of Table 1: clean and strong-suite accuracy of the "
+                            "adversarially trained (ADVT) entries, the positive controls")
     parser.add_argument("--record-in", metavar="ZOO_DIR", default=None,
                         help="also record each model's results in ZOO_DIR/<name>/results.json "
                              "(a source checkout's zoo/, never an installed package)")
@@ -666,6 +842,7 @@ def run(dataset: str, args: argparse.Namespace, command: str) -> dict:
                                            for m, c in curves.items()},
               "autoattack_published": autoattack_agreement(table, prop) if dataset == "mnist"
               else {**AUTOATTACK_PUBLISHED, "ours": None, "agrees": None}}
+    report["recorded"] = recorded_results(dataset, orig, prop)
     report["claims"] = _claims(report)
     report["stages"], report["seconds"] = stages.seconds, stages.total()
     analysis = {k: v for k, v in report.items() if k not in ("table1", "roles")}
@@ -684,15 +861,20 @@ def main(dataset: str, argv: list[str] | None = None) -> int:
         from keras_rbf.publish import source_zoo_dir
 
         source_zoo_dir(args.record_in)  # refuse a bad folder before minutes of attacks
-    command = f"keras-rbf reproduce {dataset} " + " ".join(argv or [])
-    report = run(dataset, args, command.strip())
+    command = (f"keras-rbf reproduce {dataset} " + " ".join(argv or [])).strip()
+    if args.which:
+        table = run_zoo_entries(dataset, args.which, args, command)
+    else:
+        table = run(dataset, args, command)["table1"]
     if args.record_in:
-        record(report["table1"], args.record_in)
+        record(table, args.record_in)
     return 0
 
 
 def record(table: dict, zoo_dir: str) -> list[str]:
-    """Records each model's Table 1 results (seed 0 weights) in `zoo_dir`'s results files.
+    """Records each model's results in `zoo_dir`'s results files, under its seed.
+
+    Models are named `name` (seed 0, as `zoo.load(name)` gives it) or `name@seed`.
 
     Returns:
         The paths written.
@@ -700,9 +882,11 @@ def record(table: dict, zoo_dir: str) -> list[str]:
     from keras_rbf.publish import record_results, stamp
 
     paths = []
-    for name, block in results_for_zoo(table).items():
-        sha = zoo.card(name)["weights"]["0"]["sha256"]  # what zoo.load(name) verified
+    for label, block in results_for_zoo(table).items():
+        name, _, seed = label.partition("@")
+        seed = seed or "0"
+        sha = zoo.card(name)["weights"][seed]["sha256"]  # what zoo.load verified
         block = {**block, **stamp(block.pop("command"), weights_sha256=sha)}
-        paths.append(str(record_results(zoo_dir, name, 0, "robustness", block)))
-    print("recorded results in", ", ".join(paths))
+        paths.append(str(record_results(zoo_dir, name, int(seed), "robustness", block)))
+    print("recorded results in", ", ".join(sorted(set(paths))))
     return paths
