@@ -161,7 +161,9 @@ def main(name: str, argv: list[str] | None = None) -> int:
     """`keras-rbf train NAME [--epochs E] [--seed S] [--out-dir DIR] ...` for CNN entries."""
     from keras_rbf.publish import default_run_dir
 
-    parser = engine.train_parser(name, batch_size=128, learning_rate=1e-3)
+    # The card's recipe is the default: PROP entries may train at another rate than ORIG's.
+    learning_rate = zoo.card(name)["training"].get("learning_rate", 1e-3)
+    parser = engine.train_parser(name, batch_size=128, learning_rate=learning_rate)
     parser.add_argument(
         "--no-adapt-centers",
         action="store_true",

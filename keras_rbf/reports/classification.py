@@ -29,6 +29,8 @@ from keras_rbf.evaluate import (
     accuracy,
     correct,
     load_test_split,
+    rbf_branch_ablation,
+    rbf_layers,
     wilson_interval,
 )
 
@@ -523,6 +525,7 @@ def _markdown(report: dict, files: list[str]) -> str:
     for row in report["checklist"]:
         lines.append(f"| {row['model']} | {row['check']} | {row['values']} | "
                      f"{'pass' if row['pass'] else '**FAIL**'} |")
+    lines += _markdown_branches(report)
     lines += ["", f"## Table 2: k-means on last-layer features (n = {t['n_test']})", "",
               ("| model | silhouette | Calinski-Harabasz | adjusted MI | homogeneity | "
               "completeness |"), "|---|---|---|---|---|---|"]
@@ -640,6 +643,12 @@ def run_zoo_entries(dataset: str, which: str, args: argparse.Namespace, command:
     out = Path(args.out_dir)
     orig, prop = (args.orig, args.prop) if args.orig and args.prop else _pair(dataset)
     entries = zoo_entries(dataset, which, orig, prop)
+    if args.entries:
+        unknown = sorted(set(args.entries) - {n for n, _ in entries})
+        if unknown:
+            raise ReportError(f"--entries {' '.join(unknown)}: not among the models --{which} "
+                              f"evaluates ({', '.join(sorted({n for n, _ in entries}))})")
+        entries = [(n, s) for n, s in entries if n in args.entries]
     if not entries:
         raise ReportError(f"no zoo models to evaluate for --{which} on {dataset}")
     with stages("load models and data"):
@@ -738,6 +747,21 @@ def _recorded_lines(rows: list[dict], summary: dict | None = None) -> list[str]:
     return lines
 
 
+def _markdown_branches(report: dict) -> list[str]:
+    """Does PROP use its RBF branches? Accuracy with each branch's output set to its mean."""
+    lines = []
+    for name, res in (report.get("rbf_branch_ablation") or {}).items():
+        lines += ["", f"## Does {name} use its RBF branches? (n = {report['table1']['n_test']})",
+                  "", ("Clean accuracy with one RBF layer's output replaced by its mean over "
+                       "the test images (`keras_rbf.evaluate.rbf_branch_ablation`); a drop "
+                       "means the model relies on what that branch computes."), "",
+                  "| branch | clean | with the branch at its mean | drop (pp) |",
+                  "|---|---|---|---|"]
+        lines += [f"| {layer} | {res['clean']:.4f} | {v['accuracy']:.4f} | "
+                  f"{100 * v['drop']:.1f} |" for layer, v in res.items() if layer != "clean"]
+    return lines
+
+
 def _markdown_recorded(report: dict) -> list[str]:
     rec = report.get("recorded") or {}
     lines = ["", "## Recorded in the zoo: every seed, and adversarially trained controls", ""]
@@ -801,6 +825,8 @@ def _parser(dataset: str) -> argparse.ArgumentParser:
     which.add_argument("--controls", action="store_const", const="controls", dest="which",
                        help="instead of Table 1: clean and strong-suite accuracy of the "
                             "adversarially trained (ADVT) entries, the positive controls")
+    parser.add_argument("--entries", nargs="+", metavar="NAME", default=None,
+                        help="with --seeds or --controls: only these zoo entries")
     parser.add_argument("--record-in", metavar="ZOO_DIR", default=None,
                         help="also record each model's results in ZOO_DIR/<name>/results.json "
                              "(a source checkout's zoo/, never an installed package)")
@@ -825,6 +851,9 @@ def run(dataset: str, args: argparse.Namespace, command: str) -> dict:
     curves = fig3_curves(models, x, y, t1, n_curves, stages)
     rows, extra = checklist(models, y, t1, curves)
     clustering = clustering_table(models, x, y, args.seed, stages)
+    with stages("RBF branch ablation"):
+        branches = {name: rbf_branch_ablation(m, x, y) for name, m in models.items()
+                    if rbf_layers(m)}
     n_embed = min(args.n_embed, n)
     files = [fig3(out, curves, n_curves, t1["settings"].get("pgd", {})),
              fig4(out, models, x[:n_embed], y[:n_embed], args.seed, stages)]
@@ -836,6 +865,7 @@ def run(dataset: str, args: argparse.Namespace, command: str) -> dict:
         **{k: t1[k] for k in ("models", "n", "ci95", "strong_components")}}
     report = {"dataset": dataset, "table1": table, "roles": {orig: "ORIG", prop: "PROP"},
               "checklist": rows, **extra, "clustering": clustering,
+              "rbf_branch_ablation": branches,
               "curves": {m: {k: v for k, v in c.items() if k != "grad_l1"}
                          for m, c in curves.items()},
               "input_gradient_l1_median": {m: float(np.median(c["grad_l1"]))
