@@ -63,6 +63,12 @@ class _LinfIterative(Attack):
             check_positive(self, "nb_iter", s["nb_iter"], integer=True)
         if s.get("eps_iter") is not None:
             check_positive(self, "eps_iter", s["eps_iter"])
+            if s["eps_iter"] > s["eps"] + 1e-12:
+                # CleverHans' PGD (and BIM, which calls it) asserts this; say it first.
+                raise ValueError(
+                    f"{type(self).__name__}: eps_iter ({s['eps_iter']}) must not exceed eps "
+                    f"({s['eps']})"
+                )
 
     def _eps_iter(self, default: float) -> float:
         return self._settings.get("eps_iter") or default

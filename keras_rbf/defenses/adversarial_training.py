@@ -60,7 +60,8 @@ class AdversarialTrainer(keras.Model):
         if eps != old.get("eps"):
             changes = {"eps": eps}
             if old.get("eps_iter") and old.get("eps"):
-                changes["eps_iter"] = old["eps_iter"] * eps / old["eps"]
+                # min: a step of exactly eps must stay <= eps after rounding.
+                changes["eps_iter"] = min(eps, old["eps_iter"] * eps / old["eps"])
             self.attack = self.attack.replace(**changes)
             if self.train_function is not None:  # inside fit: trace the step again
                 self.make_train_function(force=True)

@@ -147,6 +147,7 @@ def test_every_named_attack_is_an_attack_class():
         ("fgsm", {"eps": -0.1}, "eps"),
         ("bim", {"nb_iter": 0}, "nb_iter"),
         ("pgd", {"eps_iter": 0.0}, "eps_iter"),
+        ("pgd", {"eps": 0.1, "eps_iter": 0.125}, "must not exceed eps"),
         ("cw", {"max_iterations": 2.5}, "max_iterations"),
         ("spsa", {"spsa_samples": 33}, "spsa_samples"),
         ("gn", {"eps": 0}, "eps"),

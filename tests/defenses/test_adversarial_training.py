@@ -64,3 +64,18 @@ def test_traceable_attacks_are_compiled_into_the_train_step_unchanged():
     hist = trainer.fit(x, y, batch_size=5, epochs=3, verbose=0, callbacks=[schedule])
     assert hist.history["eps"] == [0.05, 0.1, 0.2] and trainer.attack.settings["eps"] == 0.2
     assert np.isfinite(hist.history["loss"]).all()
+
+
+def test_set_eps_keeps_the_step_in_proportion_and_never_above_eps():
+    from keras_rbf.attacks import PGD
+    from keras_rbf.defenses.adversarial_training import AdversarialTrainer, ramp
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    trainer = AdversarialTrainer(model, PGD(model, eps=0.1, nb_iter=1, eps_iter=0.1))
+    for eps in ramp(0.1, 5, 3):  # 1/30, 2/30, 0.1, ...: steps of exactly eps stay <= eps
+        trainer.set_eps(eps)
+        assert trainer.attack.settings["eps_iter"] <= trainer.attack.settings["eps"] == eps
+    trainer = AdversarialTrainer(model, PGD(model, eps=0.3, nb_iter=10, eps_iter=0.03))
+    trainer.set_eps(0.15)
+    assert trainer.attack.settings["eps_iter"] == pytest.approx(0.015)
+    assert ramp(0.3, 4, 2) == pytest.approx([0.15, 0.3, 0.3, 0.3])
