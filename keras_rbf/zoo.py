@@ -132,6 +132,36 @@ def results(name: str) -> dict[str, Any]:
     for kind in ("training", "robustness"):
         blocks = out.get(kind, {})
         out[kind] = {s: b for s, b in blocks.items() if current.get(s) == b.get("weights_sha256")}
+    out["across_seeds"] = across_seeds(out)
+    return out
+
+
+def across_seeds(results: dict[str, Any]) -> dict[str, Any]:
+    """Mean and sample sd over seeds of each accuracy the results blocks record.
+
+    Computed when read, from the blocks of the current weights, so it is never stale.
+
+    Returns:
+        `{"clean_test_accuracy": {"mean", "sd", "seeds"}, "robustness": {key: {...}}}`;
+        `sd` is None for a single seed; keys measured on no seed are absent.
+    """
+
+    def stats(values: list[float]) -> dict[str, Any]:
+        mean = sum(values) / len(values)
+        var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else None
+        return {"mean": mean, "sd": None if var is None else var**0.5, "seeds": len(values)}
+
+    out: dict[str, Any] = {}
+    clean = [b["clean_test_accuracy"] for b in results.get("training", {}).values()
+             if "clean_test_accuracy" in b]  # fmt: skip
+    if clean:
+        out["clean_test_accuracy"] = stats(clean)
+    keys: dict[str, list[float]] = {}
+    for block in results.get("robustness", {}).values():
+        for key, value in (block.get("accuracy") or {}).items():
+            keys.setdefault(key, []).append(value)
+    if keys:
+        out["robustness"] = {key: stats(values) for key, values in keys.items()}
     return out
 
 

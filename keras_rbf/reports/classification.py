@@ -696,14 +696,9 @@ def recorded_results(dataset: str, orig: str, prop: str) -> dict:
     names = [orig, prop, *zoo.find(dataset=dataset, family="cnn", role="ADVT")]
     rows = [_recorded_row(name, int(seed), block) for name in names
             for seed, block in sorted(zoo.results(name).get("robustness", {}).items())]
-    summary: dict = {}
-    for name in names:
-        for key in ("clean", *STRONG_KEYS):
-            vals = [r[key][0] for r in rows if r["model"] == name and r[key][0] is not None]
-            if vals:
-                summary.setdefault(name, {})[key] = {
-                    "mean": float(np.mean(vals)), "seeds": len(vals),
-                    "sd": float(np.std(vals, ddof=1)) if len(vals) > 1 else None}
+    keys = ("clean", *STRONG_KEYS)
+    summary = {name: {k: v for k, v in zoo.results(name)["across_seeds"].get("robustness", {})
+                      .items() if k in keys} for name in names}
     return {"rows": rows, "summary": summary, "advt": advt_verdict(dataset, rows)}
 
 
