@@ -881,7 +881,10 @@ def run(dataset: str, args: argparse.Namespace, command: str) -> dict:
 
 def main(dataset: str, argv: list[str] | None = None) -> int:
     """`keras-rbf reproduce DATASET [options]`; returns the exit status."""
-    args = _parser(dataset).parse_args(argv)
+    parser = _parser(dataset)
+    args = parser.parse_args(argv)
+    if args.entries and not args.which:
+        parser.error("--entries needs --seeds or --controls")
     if args.record_in:
         from keras_rbf.publish import source_zoo_dir
 
