@@ -49,8 +49,10 @@ def _fails_in_one_line(capsys, argv) -> str:
         (["export", "nosuchmodel", "out"], "neither a zoo model nor a .keras file"),
         (["reproduce", "mnist", "--entries", "cnn_mnist"], "--entries needs --seeds or --controls"),
         (["reproduce", "mnist", "--seeds", "--controls"], "not allowed with argument"),
-        (["reproduce", "mnist", "--controls", "--entries", "cnn_mnist"],
-         "not among the models --controls evaluates"),
+        (
+            ["reproduce", "mnist", "--controls", "--entries", "cnn_mnist"],
+            "not among the models --controls evaluates",
+        ),
     ],
 )
 def test_user_errors_are_one_line_and_exit_2(in_tmp, capsys, argv, says):
