@@ -68,6 +68,15 @@ def test_markdown_numbers_come_from_the_json(report_dir):
     assert "Croce & Hein 2020" in md and "AutoAttack 0.00%" in md
     assert ("**agrees**" in md) == analysis["autoattack_published"]["agrees"]
     assert "## Seconds per stage" in md and "training history" in md
+    # PROP's branches, each replaced by its mean: rows from analysis.json.
+    branches = analysis["rbf_branch_ablation"]
+    assert set(branches) == {"cnn_rbf_mnist"}
+    res = branches["cnn_rbf_mnist"]
+    assert res["clean"] == table["models"]["cnn_rbf_mnist"]["clean"]
+    assert set(res) == {"clean", "block1_rbf", "block2_rbf", "block3_rbf"}
+    for layer in ("block1_rbf", "block2_rbf", "block3_rbf"):
+        assert f"| {layer} | {res['clean']:.4f} | {res[layer]['accuracy']:.4f} |" in md
+    assert "## Recorded in the zoo" in md
 
 
 def test_results_for_zoo_blocks(report_dir):
@@ -105,3 +114,65 @@ def test_models_found_by_zoo_roles(monkeypatch, tmp_path):
     run = {"weights_sha256": "ab", "history": {"psi_change": {"r": [1.0]}}}
     (tmp_path / "rbf_x" / "results.json").write_text(json.dumps({"training": {"0": run}}))
     assert report._psi_history("rbf_x") == {"r": [1.0]}
+
+
+def _row(model, role, acc, ci, seed=0):
+    return {"model": model, "role": role, "seed": seed, "strong_linf_0.3": [acc, ci]}
+
+
+def test_advt_verdict_needs_disjoint_intervals_to_call_an_rbf_effect():
+    from keras_rbf.reports.classification import advt_verdict
+
+    rows = [_row("cnn_mnist_advt", "ADVT", 0.80, [0.77, 0.83]),
+            _row("cnn_rbf_mnist_advt", "ADVT", 0.84, [0.81, 0.86])]
+    v = advt_verdict("mnist", rows)
+    assert v["control"] == "cnn_mnist_advt" and v["control_passes"] is True
+    assert v["rbf_effect"] == "no difference detected"
+    assert v["difference"] == pytest.approx(0.04)
+    rows[1] = _row("cnn_rbf_mnist_advt", "ADVT", 0.90, [0.88, 0.92])
+    assert advt_verdict("mnist", rows)["rbf_effect"] == "adds robustness"
+    rows[1] = _row("cnn_rbf_mnist_advt", "ADVT", 0.10, [0.08, 0.12])
+    assert advt_verdict("mnist", rows)["rbf_effect"] == "removes robustness"
+    rows[0] = _row("cnn_mnist_advt", "ADVT", 0.65, [0.62, 0.68])
+    assert advt_verdict("mnist", rows)["control_passes"] is False
+    # Other seeds and other roles do not enter the verdict.
+    assert advt_verdict("mnist", [_row("cnn_mnist", "ORIG", 0.0, [0, 0.004])])["rbf_effect"] is None
+
+
+def test_controls_run_the_strong_suite_on_every_advt_entry(tmp_path):
+    from keras_rbf import zoo
+    from keras_rbf.reports.classification import zoo_entries
+
+    out = tmp_path / "mnist"
+    assert main(["reproduce", "mnist", "--controls", "--n-test", "8", "--out-dir", str(out)]) == 0
+    table = json.loads((out / "controls.json").read_text())
+    assert set(table["models"]) == {"cnn_mnist_advt@0", "cnn_rbf_mnist_advt@0"}
+    for label, acc in table["models"].items():
+        assert set(acc) == {"clean", "strong_linf_0.1", "strong_linf_0.3"}
+        assert acc["strong_linf_0.3"] <= acc["strong_linf_0.1"] <= acc["clean"]
+        assert table["ci95"][label]["clean"][0] <= acc["clean"] <= table["ci95"][label]["clean"][1]
+    assert table["n"]["strong_linf_0.3"] == 8
+    assert "| cnn_rbf_mnist_advt | ADVT | 0 | 8 |" in (out / "controls.md").read_text()
+    # --seeds: every published seed but 0 (Table 1 measures seed 0).
+    seeds = zoo_entries("mnist", "seeds", "cnn_mnist", "cnn_rbf_mnist")
+    assert seeds == [(n, s) for n in ("cnn_mnist", "cnn_rbf_mnist") for s in zoo.seeds(n) if s]
+    assert {s for _, s in seeds} == {1, 2}
+
+
+def test_record_files_results_under_the_seed_they_were_measured_on(tmp_path):
+    import shutil
+
+    from keras_rbf import zoo
+    from keras_rbf.reports.classification import record
+
+    shutil.copytree(zoo.zoo_dir() / "cnn_mnist", tmp_path / "cnn_mnist")
+    acc = {"clean": 0.9, "strong_linf_0.1": 0.5}
+    table = {"n_test": 10, "n": {"clean": 10, "strong_linf_0.1": 10},
+             "settings": {"command": "keras-rbf reproduce mnist --seeds", "attacks": {}},
+             "models": {"cnn_mnist@1": acc}, "ci95": {"cnn_mnist@1": {"clean": [0.6, 0.98]}},
+             "strong_components": {}}
+    record(table, str(tmp_path))
+    results = json.loads((tmp_path / "cnn_mnist" / "results.json").read_text())
+    block = results["robustness"]["1"]
+    assert block["accuracy"] == acc and block["command"] == "keras-rbf reproduce mnist --seeds"
+    assert block["weights_sha256"] == zoo.card("cnn_mnist")["weights"]["1"]["sha256"]
