@@ -36,23 +36,40 @@ def test_unknown_name_lists_known_names():
     assert "Unknown zoo model 'cnn_rbf_mnsit'" in str(err.value)
 
 
-@pytest.mark.parametrize("name", CNN_ENTRIES)
-def test_pretrained_clean_accuracy_matches_card(name):
+# Every published seed of every CNN entry (ORIG, PROP, ADVT), as the zoo lists them.
+CNN_SEEDS = [(n, s) for n in zoo.find(family="cnn") for s in zoo.seeds(n)]
+
+
+@pytest.mark.parametrize("name,seed", CNN_SEEDS)
+def test_pretrained_clean_accuracy_matches_its_training_record(name, seed):
     info = zoo.card(name)
     try:
         x, y = datasets.load(info["dataset"]["name"], **info["dataset"].get("kwargs", {}))["test"]
     except DatasetNotFoundError as err:
         pytest.skip(f"data set not on this machine: {err}")
-    model = zoo.load(name)
+    model = zoo.load(name, seed=seed)  # offline, sha256-checked
     acc = attacks.accuracy(model, x, y)
-    assert abs(acc - zoo.results(name)["training"]["0"]["clean_test_accuracy"]) <= 0.001
+    record = zoo.results(name)["training"][str(seed)]
+    assert record["seed"] == seed
+    assert abs(acc - record["clean_test_accuracy"]) <= 0.001
     assert acc > 0.8
 
 
-def test_prop_trained_rbf_layers_are_alive():
-    for name in ("cnn_rbf_mnist", "cnn_rbf_fashion_mnist"):
-        live = zoo.results(name)["training"]["0"]["rbf_live_fraction_test"]
-        assert len(live) == 3 and min(live.values()) > 0.5, (name, live)
+def test_every_orig_and_prop_cnn_has_three_seeds_and_the_controls_exist():
+    for dataset in ("mnist", "fashion_mnist"):
+        for role in ("ORIG", "PROP"):
+            (name,) = zoo.find(dataset=dataset, family="cnn", role=role)
+            assert zoo.seeds(name) == [0, 1, 2], name
+        advt = zoo.find(dataset=dataset, family="cnn", role="ADVT")
+        assert len(advt) == 2 and all(zoo.seeds(n) == [0] for n in advt), advt
+        assert all(zoo.card(n)["training"]["adversarial"]["attack"] == "pgd" for n in advt)
+
+
+@pytest.mark.parametrize("name", zoo.find(family="cnn", role="PROP"))
+def test_prop_trained_rbf_layers_are_alive_for_every_seed(name):
+    for seed in zoo.seeds(name):
+        live = zoo.results(name)["training"][str(seed)]["rbf_live_fraction_test"]
+        assert len(live) == 3 and min(live.values()) > 0.5, (name, seed, live)
 
 
 @pytest.fixture
@@ -237,7 +254,8 @@ def test_results_measured_on_other_weights_are_not_returned(private_zoo):
     results = json.loads(path.read_text())
     results["training"]["0"]["weights_sha256"] = "f" * 64
     path.write_text(json.dumps(results))
-    assert zoo.results("cnn_mnist")["training"] == {}
+    # Seed 0's block now names other weights and is dropped; the other seeds' stay.
+    assert set(zoo.results("cnn_mnist")["training"]) == set(results["training"]) - {"0"}
 
 
 def test_unknown_seed_names_the_published_ones():
@@ -253,3 +271,16 @@ def test_import_keras_rbf_gives_the_zoo_in_a_fresh_process(run_python):
         "      type(keras_rbf.models).__name__, m.output_shape)\n"
     )
     assert out.strip().endswith("function module module (None, 10)")
+
+
+def test_results_give_mean_and_sd_across_the_current_seeds(private_zoo):
+    path = private_zoo / "cnn_mnist" / "results.json"
+    results = json.loads(path.read_text())
+    clean = [b["clean_test_accuracy"] for b in results["training"].values()]
+    summary = zoo.results("cnn_mnist")["across_seeds"]["clean_test_accuracy"]
+    assert summary["seeds"] == len(clean) == 3
+    assert summary["mean"] == pytest.approx(np.mean(clean))
+    assert summary["sd"] == pytest.approx(np.std(clean, ddof=1))
+    results["training"]["2"]["weights_sha256"] = "f" * 64  # seed 2's block goes stale
+    path.write_text(json.dumps(results))
+    assert zoo.results("cnn_mnist")["across_seeds"]["clean_test_accuracy"]["seeds"] == 2
