@@ -665,7 +665,7 @@ def run_zoo_entries(dataset: str, which: str, args: argparse.Namespace, command:
         **{k: t[k] for k in ("models", "n", "ci95", "strong_components")}}
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{which}.json").write_text(json.dumps(table, indent=2) + "\n")
-    rows = [_recorded_row(label.split("@")[0], int(label.split("@")[1]),
+    rows = [_recorded_row(*model_seed(label),
                           {"accuracy": acc, "ci95": t["ci95"][label], "n_test": n,
                            "command": command}) for label, acc in t["models"].items()]
     (out / f"{which}.md").write_text("\n".join(
@@ -676,9 +676,17 @@ def run_zoo_entries(dataset: str, which: str, args: argparse.Namespace, command:
     return table
 
 
+def model_seed(label: str) -> tuple[str, int]:
+    """`("name", seed)` of a report's model label `name` (seed 0) or `name@seed`."""
+    name, _, seed = label.partition("@")
+    return name, int(seed or 0)
+
+
 def _recorded_row(name: str, seed: int, block: dict) -> dict:
     acc, ci = block.get("accuracy", {}), block.get("ci95", {})
-    return {"model": name, "role": zoo.card(name).get("role"), "seed": seed,
+    info = zoo.card(name)
+    return {"model": name, "role": info.get("role"), "seed": seed,
+            "rbf": bool(info.get("builder_kwargs", {}).get("rbf")),
             "n_test": block.get("n_test"), "command": block.get("command"),
             "date": block.get("date"),
             **{k: [acc.get(k), ci.get(k)] for k in ("clean", *STRONG_KEYS)}}
@@ -694,10 +702,11 @@ def recorded_results(dataset: str, orig: str, prop: str) -> dict:
         on other weights are not returned (`zoo.results`).
     """
     names = [orig, prop, *zoo.find(dataset=dataset, family="cnn", role="ADVT")]
+    results = {name: zoo.results(name) for name in names}
     rows = [_recorded_row(name, int(seed), block) for name in names
-            for seed, block in sorted(zoo.results(name).get("robustness", {}).items())]
+            for seed, block in sorted(results[name].get("robustness", {}).items())]
     keys = ("clean", *STRONG_KEYS)
-    summary = {name: {k: v for k, v in zoo.results(name)["across_seeds"].get("robustness", {})
+    summary = {name: {k: v for k, v in results[name]["across_seeds"].get("robustness", {})
                       .items() if k in keys} for name in names}
     return {"rows": rows, "summary": summary, "advt": advt_verdict(dataset, rows)}
 
@@ -711,8 +720,8 @@ def advt_verdict(dataset: str, rows: list[dict]) -> dict:
     """
     key, target = CONTROL_TARGETS.get(dataset, ("strong_linf_0.3", None))
     advt = {r["model"]: r for r in rows if r["role"] == "ADVT" and r["seed"] == 0}
-    plain = [r for n, r in advt.items() if "_rbf_" not in n]
-    rbf = [r for n, r in advt.items() if "_rbf_" in n]
+    plain = [r for r in advt.values() if not r["rbf"]]
+    rbf = [r for r in advt.values() if r["rbf"]]
     out = {"key": key, "target": target, "control_passes": None, "rbf_effect": None}
     if plain and plain[0][key][0] is not None:
         out["control"] = plain[0]["model"]
@@ -911,10 +920,9 @@ def record(table: dict, zoo_dir: str) -> list[str]:
 
     paths = []
     for label, block in results_for_zoo(table).items():
-        name, _, seed = label.partition("@")
-        seed = seed or "0"
-        sha = zoo.card(name)["weights"][seed]["sha256"]  # what zoo.load verified
+        name, seed = model_seed(label)
+        sha = zoo.card(name)["weights"][str(seed)]["sha256"]  # what zoo.load verified
         block = {**block, **stamp(block.pop("command"), weights_sha256=sha)}
-        paths.append(str(record_results(zoo_dir, name, int(seed), "robustness", block)))
+        paths.append(str(record_results(zoo_dir, name, seed, "robustness", block)))
     print("recorded results in", ", ".join(sorted(set(paths))))
     return paths

@@ -117,7 +117,10 @@ def test_models_found_by_zoo_roles(monkeypatch, tmp_path):
 
 
 def _row(model, role, acc, ci, seed=0):
-    return {"model": model, "role": role, "seed": seed, "strong_linf_0.3": [acc, ci]}
+    from keras_rbf import zoo
+
+    rbf = zoo.card(model)["builder_kwargs"]["rbf"]  # what _recorded_row reads
+    return {"model": model, "role": role, "seed": seed, "rbf": rbf, "strong_linf_0.3": [acc, ci]}
 
 
 def test_advt_verdict_needs_disjoint_intervals_to_call_an_rbf_effect():
