@@ -692,22 +692,34 @@ def _recorded_row(name: str, seed: int, block: dict) -> dict:
             **{k: [acc.get(k), ci.get(k)] for k in ("clean", *STRONG_KEYS)}}
 
 
-def recorded_results(dataset: str, orig: str, prop: str) -> dict:
+def recorded_results(dataset: str, orig: str, prop: str, table: dict | None = None) -> dict:
     """What the zoo records for ORIG and PROP (every seed) and the ADVT controls.
+
+    Args:
+        dataset: the data set whose ADVT entries are listed.
+        orig, prop: the zoo entries of this report.
+        table: this run's Table 1 (`table1.json`'s content), if any. Its models (seed 0)
+            replace what the zoo records for them, so the seed-0 rows and the mean +- sd
+            never show an older measurement beside this run's.
 
     Returns:
         `{"rows": [{model, role, seed, n_test, command, date, clean: [acc, ci95],
         strong_linf_<eps>: [acc, ci95]}], "summary": {model: {key: {"mean", "sd",
         "seeds"}}}, "advt": the controls' verdict (see `advt_verdict`)}`; blocks measured
-        on other weights are not returned (`zoo.results`).
+        on other weights are not returned (`zoo.results`); this run's rows have no date.
     """
     names = [orig, prop, *zoo.find(dataset=dataset, family="cnn", role="ADVT")]
     results = {name: zoo.results(name) for name in names}
+    for label, block in (results_for_zoo(table) if table else {}).items():
+        name, seed = model_seed(label)
+        if name in results:
+            results[name].setdefault("robustness", {})[str(seed)] = block
+            results[name]["across_seeds"] = zoo.across_seeds(results[name])
     rows = [_recorded_row(name, int(seed), block) for name in names
             for seed, block in sorted(results[name].get("robustness", {}).items())]
     keys = ("clean", *STRONG_KEYS)
-    summary = {name: {k: v for k, v in results[name]["across_seeds"].get("robustness", {})
-                      .items() if k in keys} for name in names}
+    summary = {name: {k: v for k, v in results[name].get("across_seeds", {})
+                      .get("robustness", {}).items() if k in keys} for name in names}
     return {"rows": rows, "summary": summary, "advt": advt_verdict(dataset, rows)}
 
 
@@ -774,9 +786,9 @@ def _markdown_recorded(report: dict) -> list[str]:
                          f"`keras-rbf reproduce {report['dataset']} --seeds --record-in zoo` "
                          f"and `... --controls --record-in zoo` measure them.")]
     lines += [
-             ("Read from the zoo's results files, not measured by this run (the command and "
-              "date of each row say what measured it). Seed 0 of ORIG and PROP: Table 1's "
-              "rows (the strong suite after the paper's L-inf attacks); every other row: the "
+             ("Seed 0 of ORIG and PROP: this run's Table 1 rows (the strong suite after the "
+              "paper's L-inf attacks). Every other row is read from the zoo's results files, "
+              "not measured by this run (its command and date say what measured it): the "
               "strong suite alone on the images the model classifies correctly. Value [95 % "
               "Wilson interval]; mean +- sd over the seeds a model has."), ""]
     lines += _recorded_lines(rec["rows"], rec["summary"])
@@ -876,7 +888,7 @@ def run(dataset: str, args: argparse.Namespace, command: str) -> dict:
                                            for m, c in curves.items()},
               "autoattack_published": autoattack_agreement(table, prop) if dataset == "mnist"
               else {**AUTOATTACK_PUBLISHED, "ours": None, "agrees": None}}
-    report["recorded"] = recorded_results(dataset, orig, prop)
+    report["recorded"] = recorded_results(dataset, orig, prop, table)
     report["claims"] = _claims(report)
     report["stages"], report["seconds"] = stages.seconds, stages.total()
     analysis = {k: v for k, v in report.items() if k not in ("table1", "roles")}

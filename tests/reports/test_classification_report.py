@@ -79,6 +79,23 @@ def test_markdown_numbers_come_from_the_json(report_dir):
     assert "## Recorded in the zoo" in md
 
 
+def test_recorded_rows_show_this_runs_seed_0_not_an_older_record(report_dir):
+    # The zoo records seed 0 on all 1,000 images; this run measured 24. The seed-0 rows
+    # and the mean +- sd must be this run's, the other seeds' rows the zoo's.
+    table = json.loads((report_dir / "table1.json").read_text())
+    recorded = json.loads((report_dir / "analysis.json").read_text())["recorded"]
+    md = (report_dir / "table1.md").read_text()
+    for name in ("cnn_mnist", "cnn_rbf_mnist"):
+        rows = {r["seed"]: r for r in recorded["rows"] if r["model"] == name}
+        assert set(rows) == {0, 1, 2}
+        assert rows[0]["n_test"] == 24 and rows[0]["date"] is None
+        assert rows[0]["clean"] == [table["models"][name]["clean"], table["ci95"][name]["clean"]]
+        assert rows[1]["n_test"] == rows[2]["n_test"] == 1000 and rows[1]["date"]
+        clean = [rows[s]["clean"][0] for s in (0, 1, 2)]
+        assert recorded["summary"][name]["clean"]["mean"] == pytest.approx(sum(clean) / 3)
+        assert re.search(rf"\| {name} \| \w+ \| 0 \| 24 \| .*\(this run\) \|", md)
+
+
 def test_results_for_zoo_blocks(report_dir):
     table = json.loads((report_dir / "table1.json").read_text())
     blocks = results_for_zoo(table)
