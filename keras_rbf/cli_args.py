@@ -12,7 +12,7 @@ import difflib
 import re
 import sys
 
-__all__ = ["ArgumentParser"]
+__all__ = ["ArgumentParser", "positive_float", "positive_int"]
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -29,3 +29,29 @@ class ArgumentParser(argparse.ArgumentParser):
         hint = " ".join(hints) or f"see `{self.prog} --help`"
         sys.stderr.write(f"{self.prog}: error: {message}; {hint}\n")
         sys.exit(2)
+
+
+def positive_int(text: str) -> int:
+    """argparse `type` for counts (images, epochs, steps): an integer >= 1.
+
+    A negative count would otherwise slice from the end (`x[:-5]` is all but five
+    images) and 0 would fall back to a default: both silently wrong.
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive count; give 1 or more")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse `type` for rates and scales that must be > 0 (learning rate, rho)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text} must be greater than 0")
+    return value

@@ -44,7 +44,14 @@ def _fails_in_one_line(capsys, argv) -> str:
         (["reproduce", "mnits"], "Did you mean 'mnist'"),
         (["frobnicate"], "unknown command 'frobnicate'"),
         (["train", "cnn_mnist", "--output-dir", "x"], "did you mean --out-dir?"),
-        (["train", "cnn_mnist", "--epochs", "many"], "invalid int value"),
+        (["train", "cnn_mnist", "--epochs", "many"], "--epochs: 'many' is not a whole number"),
+        # Counts below 1 once fell back to the card's epochs (0) or sliced from the end
+        # of the test split (-5: all but five images), silently.
+        (["train", "cnn_mnist", "--epochs", "0"], "--epochs: 0 is not a positive count"),
+        (["train", "cnn_mnist", "--learning-rate", "-0.001"], "must be greater than 0"),
+        (["reproduce", "mnist", "--n-test", "-5"], "--n-test: -5 is not a positive count"),
+        (["reproduce", "mnist", "--n-spsa", "0"], "--n-spsa: 0 is not a positive count"),
+        (["reproduce", "synthlesion", "--num-test", "0"], "0 is not a positive count"),
         (["reproduce", "isic2017"], "ISIC"),
         (["export", "nosuchmodel", "out"], "neither a zoo model nor a .keras file"),
         (["reproduce", "mnist", "--entries", "cnn_mnist"], "--entries needs --seeds or --controls"),

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 
 from keras_rbf import zoo
+from keras_rbf.cli_args import positive_int
 from keras_rbf.datasets import chestxray14
 
 # One evaluation module for the package; re-exported here under the names callers use.
@@ -299,8 +300,8 @@ def main(name: str, argv: list[str] | None = None) -> int:
         default=os.environ.get(chestxray14.ENV_VAR),
         help=f"ChestX-ray14 folder (default ${chestxray14.ENV_VAR})",
     )
-    parser.add_argument("--image-size", type=int, default=299)
-    parser.add_argument("--steps-per-epoch", type=int, default=None)
+    parser.add_argument("--image-size", type=positive_int, default=299)
+    parser.add_argument("--steps-per-epoch", type=positive_int, default=None)
     parser.add_argument(
         "--fraction", type=float, default=1.0, help="fraction of the paper's split counts"
     )
@@ -312,7 +313,7 @@ def main(name: str, argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--blocks",
-        type=int,
+        type=positive_int,
         nargs=3,
         default=None,
         help="Inception-ResNet A/B/C repeats (default 10 20 10)",

@@ -187,16 +187,16 @@ def train_parser(name: str, batch_size: int, **defaults: float):
         A one-line-error `ArgumentParser` with `--epochs`, `--batch-size`, `--seed`,
         `--out-dir`, `--strategy` and the given flags; a recipe adds its own.
     """
-    from keras_rbf.cli_args import ArgumentParser
+    from keras_rbf.cli_args import ArgumentParser, positive_float, positive_int
     from keras_rbf.distribute import add_strategy_argument
 
     parser = ArgumentParser(prog=f"keras-rbf train {name}")
     parser.add_argument(
-        "--epochs", type=int, default=None, help="default: the card's training.epochs"
+        "--epochs", type=positive_int, default=None, help="default: the card's training.epochs"
     )
-    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--batch-size", type=positive_int, default=batch_size)
     for flag, value in defaults.items():
-        parser.add_argument(f"--{flag.replace('_', '-')}", type=float, default=value)
+        parser.add_argument(f"--{flag.replace('_', '-')}", type=positive_float, default=value)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--out-dir",

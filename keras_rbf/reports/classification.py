@@ -23,7 +23,7 @@ import keras
 import numpy as np
 
 from keras_rbf import attacks, zoo
-from keras_rbf.cli_args import ArgumentParser
+from keras_rbf.cli_args import ArgumentParser, positive_int
 from keras_rbf.errors import UserError
 from keras_rbf.evaluate import (
     accuracy,
@@ -816,14 +816,14 @@ def _parser(dataset: str) -> argparse.ArgumentParser:
         prog=f"keras-rbf reproduce {dataset}",
         description=f"Table 1, Table 2, Fig. 3, 4, 6 for {dataset}. Expect "
                     f"{expect.get(dataset, 'minutes to hours')}.")
-    parser.add_argument("--n-test", type=int, default=None,
+    parser.add_argument("--n-test", type=positive_int, default=None,
                         help="test images for every attack but SPSA (default: the whole test "
                              "split)")
-    parser.add_argument("--n-spsa", type=int, default=100,
+    parser.add_argument("--n-spsa", type=positive_int, default=100,
                         help="test images for SPSA (default 100)")
-    parser.add_argument("--n-curves", type=int, default=200,
+    parser.add_argument("--n-curves", type=positive_int, default=200,
                         help="test images for the Fig. 3 curves (default 200)")
-    parser.add_argument("--n-embed", type=int, default=500,
+    parser.add_argument("--n-embed", type=positive_int, default=500,
                         help="test images for Fig. 4's t-SNE (default 500)")
     parser.add_argument("--attacks", nargs="+", default=TABLE1_KEYS[1:],
                         choices=TABLE1_KEYS[1:])

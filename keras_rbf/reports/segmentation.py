@@ -39,7 +39,7 @@ import numpy as np
 from keras_rbf import zoo
 from keras_rbf.analysis.segmentation_metrics import scores
 from keras_rbf.attacks.dag import DAG
-from keras_rbf.cli_args import ArgumentParser
+from keras_rbf.cli_args import ArgumentParser, positive_int
 from keras_rbf.defenses.adversarial_training import adversarial_fit
 from keras_rbf.errors import UserError
 from keras_rbf.recipes.segmentation import (
@@ -473,14 +473,14 @@ def main(dataset: str, argv: list[str] | None = None) -> int:
     parser.add_argument("--weights-dir", default=None,
                         help="folder with <name>/<name>.weights.h5 (sets $KERAS_RBF_WEIGHTS_DIR)")
     parser.add_argument("--out-dir", default=None, help=f"default reports/{dataset}")
-    parser.add_argument("--num-test", type=int, default=32)
-    parser.add_argument("--iterations", type=int, nargs="+", default=[10, 30])
+    parser.add_argument("--num-test", type=positive_int, default=32)
+    parser.add_argument("--iterations", type=positive_int, nargs="+", default=[10, 30])
     parser.add_argument("--gamma", type=float, default=0.03)
-    parser.add_argument("--advt-train", type=int, default=256)
-    parser.add_argument("--advt-epochs", type=int, default=2)
-    parser.add_argument("--advt-iterations", type=int, default=5)
-    parser.add_argument("--ablation-train", type=int, default=512)
-    parser.add_argument("--ablation-epochs", type=int, default=3)
+    parser.add_argument("--advt-train", type=positive_int, default=256)
+    parser.add_argument("--advt-epochs", type=positive_int, default=2)
+    parser.add_argument("--advt-iterations", type=positive_int, default=5)
+    parser.add_argument("--ablation-train", type=positive_int, default=512)
+    parser.add_argument("--ablation-epochs", type=positive_int, default=3)
     parser.add_argument("--ablation-source", choices=["zoo", "train"], default="zoo",
                         help="Table 6 models from the zoo (where published) or trained in the run")
     parser.add_argument("--seed", type=int, default=0)
