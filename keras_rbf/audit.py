@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_rbf.cli_args import ArgumentParser
+from keras_rbf.cli_args import ArgumentParser, positive_int
 from keras_rbf.errors import UserError
 from keras_rbf.evaluate import (
     accuracy,
@@ -358,7 +358,9 @@ def _parser() -> argparse.ArgumentParser:
         "--eps", type=float, nargs="+", default=[0.1, 0.3], help="L-inf radii (default 0.1 0.3)"
     )
     parser.add_argument("--out-dir", required=True, help="output folder")
-    parser.add_argument("--n", type=int, default=None, help="first N test images (default all)")
+    parser.add_argument(
+        "--n", type=positive_int, default=None, help="first N test images (default all)"
+    )
     parser.add_argument("--suite", choices=["cpu", "standard"], default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     return parser
@@ -369,8 +371,6 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
     try:
-        if args.n is not None and args.n <= 0:
-            raise AuditError(f"--n must be a positive number of images, got {args.n}")
         if any(not 0 < e <= 1 for e in args.eps):
             raise AuditError(
                 f"--eps values must lie in (0, 1] for images in [0, 1], got {args.eps}"

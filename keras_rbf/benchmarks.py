@@ -33,7 +33,7 @@ import subprocess
 import sys
 import time
 
-from keras_rbf.cli_args import ArgumentParser
+from keras_rbf.cli_args import ArgumentParser, positive_int
 
 __all__ = ["QUICK_SHAPES", "SHAPES", "dense_flops", "main", "peak_memory", "rbf_flops"]
 
@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
-    parser.add_argument("--repeats", type=int, default=7, help="timed runs per case")
+    parser.add_argument("--repeats", type=positive_int, default=7, help="timed runs per case")
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -352,8 +352,6 @@ def main(argv: list[str] | None = None) -> int:
         method, dims = args.case.split(":")
         print(json.dumps(peak_memory(method, tuple(int(d) for d in dims.split("x")))))
         return 0
-    if args.repeats < 1:
-        parser.error("--repeats must be at least 1")
 
     import tensorflow as tf
 
@@ -425,10 +423,10 @@ def attack_main(argv: list[str] | None = None) -> int:
             "pip install adversarial-robustness-toolbox (it is in the dev extra)"
         )
     parser.add_argument("--model", default="cnn_rbf_mnist")
-    parser.add_argument("--n", type=int, default=500, help="test images")
+    parser.add_argument("--n", type=positive_int, default=500, help="test images")
     parser.add_argument("--eps", type=float, nargs="+", default=[0.1, 0.3])
-    parser.add_argument("--nb-iter", type=int, default=100)
-    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--nb-iter", type=positive_int, default=100)
+    parser.add_argument("--batch-size", type=positive_int, default=500)
     args = parser.parse_args(argv)
 
     import numpy as np

@@ -52,6 +52,8 @@ def _fails_in_one_line(capsys, argv) -> str:
         (["reproduce", "mnist", "--n-test", "-5"], "--n-test: -5 is not a positive count"),
         (["reproduce", "mnist", "--n-spsa", "0"], "--n-spsa: 0 is not a positive count"),
         (["reproduce", "synthlesion", "--num-test", "0"], "0 is not a positive count"),
+        (["reproduce", "chest", "--epochs", "0"], "--epochs: 0 is not a positive count"),
+        (["audit", "--n", "0"], "--n: 0 is not a positive count"),
         (["reproduce", "isic2017"], "ISIC"),
         (["export", "nosuchmodel", "out"], "neither a zoo model nor a .keras file"),
         (["reproduce", "mnist", "--entries", "cnn_mnist"], "--entries needs --seeds or --controls"),

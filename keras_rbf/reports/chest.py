@@ -34,7 +34,7 @@ import keras
 import numpy as np
 
 from keras_rbf.attacks import L1BIM, PGD, LinfBIM
-from keras_rbf.cli_args import ArgumentParser
+from keras_rbf.cli_args import ArgumentParser, positive_int
 from keras_rbf.datasets import chestxray14
 from keras_rbf.defenses.squeezing import bit_depth_squeeze
 from keras_rbf.evaluate import correct as _correct
@@ -188,8 +188,8 @@ def main(dataset: str = "chest", argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", default=os.environ.get(chestxray14.ENV_VAR))
     p.add_argument("--out", default="reports/chest")
-    p.add_argument("--image-size", type=int, default=299)
-    p.add_argument("--blocks", type=int, nargs=3, default=None,
+    p.add_argument("--image-size", type=positive_int, default=299)
+    p.add_argument("--blocks", type=positive_int, nargs=3, default=None,
                    help="Inception-ResNet A/B/C repeats; default the paper's 10 20 10")
     p.add_argument("--rbf-placement", nargs="+", default=None,
                    help="RBF block positions of PROP; default all five (the card's)")
@@ -197,12 +197,12 @@ def main(dataset: str = "chest", argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     for col in ("orig", "gda", "prop"):
         p.add_argument(f"--{col}-weights", help=f"weight file of {col.upper()}; default: train it here")
-    p.add_argument("--epochs", type=int, default=30, help="training epochs where no weights are given")
-    p.add_argument("--steps-per-epoch", type=int, default=None)
-    p.add_argument("--train-batch-size", type=int, default=4)
+    p.add_argument("--epochs", type=positive_int, default=30, help="training epochs where no weights are given")
+    p.add_argument("--steps-per-epoch", type=positive_int, default=None)
+    p.add_argument("--train-batch-size", type=positive_int, default=4)
     p.add_argument("--gda-stddev", type=float, default=0.1)
-    p.add_argument("--fsm-bits", type=int, default=4)
-    p.add_argument("--nb-iter", type=int, default=5)
+    p.add_argument("--fsm-bits", type=positive_int, default=4)
+    p.add_argument("--nb-iter", type=positive_int, default=5)
     p.add_argument("--linf-eps", type=float, default=0.02)
     p.add_argument("--linf-eps-iter", type=float, default=None, help="default 2.5 eps / nb_iter")
     p.add_argument("--l1-eps", type=float, default=None,
@@ -210,8 +210,8 @@ def main(dataset: str = "chest", argv: list[str] | None = None) -> int:
     p.add_argument("--l1-eps-iter", type=float, default=None, help="default 2.5 eps / nb_iter")
     p.add_argument("--l1-sparsity", type=float, default=0.99)
     p.add_argument("--strong-iters", type=int, default=50, help="0 skips the strong attack")
-    p.add_argument("--strong-restarts", type=int, default=1)
-    p.add_argument("--batch-size", type=int, default=8, help="attack/eval batch size")
+    p.add_argument("--strong-restarts", type=positive_int, default=1)
+    p.add_argument("--batch-size", type=positive_int, default=8, help="attack/eval batch size")
     p.add_argument("--run-eagerly", action="store_true", help="train without graph tracing")
     args = p.parse_args(argv)
     if not args.data_dir:
