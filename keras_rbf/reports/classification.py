@@ -810,7 +810,7 @@ def _markdown_recorded(report: dict) -> list[str]:
 def _parser(dataset: str) -> argparse.ArgumentParser:
     expect = {"mnist": "about 4 minutes on 2 CPU cores (1,000 test images; 205 s and 231 s measured)",
               "fashion_mnist": "about 15 minutes on 2 CPU cores (all 10,000 test images; "
-                               "920 s measured); --n-test 1000 takes about as long as "
+                               "876 s and 920 s measured); --n-test 1000 takes about as long as "
                                "the MNIST job"}
     parser = ArgumentParser(
         prog=f"keras-rbf reproduce {dataset}",
