@@ -16,10 +16,13 @@ as it needs.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,6 +30,13 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# No test may depend on full MNIST being on the machine (CI's may lack it): Keras' cache
+# moves to an empty folder for this process and its children, so `datasets.load("mnist")`
+# gives the test split shipped in the package, as on a fresh install.
+os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="keras-rbf-tests-keras-home-")
+atexit.register(shutil.rmtree, os.environ["KERAS_HOME"], ignore_errors=True)
+os.environ.pop("KERAS_RBF_MNIST", None)
 
 
 def run_python_child(

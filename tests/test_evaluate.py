@@ -83,14 +83,15 @@ def test_rbf_live_fractions_against_numpy_reference():
     assert 0.0 < got["rbf"] < 1.0  # a non-trivial case: some live, some not
 
 
-def test_test_split_accepts_both_loader_shapes(monkeypatch):
-    from keras_rbf import datasets
-
-    pair = (np.zeros((2, 1)), np.arange(2))
-    monkeypatch.setattr(datasets, "load", lambda name, **kw: ((None, None), pair))
-    assert evaluate.load_test_split("x") is pair
-    monkeypatch.setattr(datasets, "load", lambda name, **kw: {"train": None, "test": pair})
-    assert evaluate.load_test_split("x") is pair
+def test_sample_indices_are_one_fixed_permutation_with_nested_prefixes():
+    full = evaluate.sample_indices(10_000)
+    assert sorted(full.tolist()) == list(range(10_000))  # every image, once
+    first = evaluate.sample_indices(10_000, 1000)
+    np.testing.assert_array_equal(first, full[:1000])  # n = 1,000 is a prefix of all
+    np.testing.assert_array_equal(evaluate.sample_indices(10_000, 100), first[:100])
+    assert not np.array_equal(np.sort(first), np.arange(1000))  # not the first 1,000
+    # both halves of MNIST's ordered test set are in the sample, about equally
+    assert 400 < int((first < 5000).sum()) < 600
 
 
 def test_rbf_branch_ablation_against_a_numpy_reference():

@@ -18,7 +18,7 @@ from typing import Any
 
 from keras_rbf.errors import UserError
 
-__all__ = ["load", "names", "DatasetNotFoundError", "SPLITS"]
+__all__ = ["load", "require", "names", "DatasetNotFoundError", "SPLITS"]
 
 # The split names of the data contract, in order; a loader returns a subset of them.
 SPLITS = ("train", "validation", "test")
@@ -57,3 +57,22 @@ def load(name: str, **kwargs) -> Any:
         raise UserError(f"Unknown data set {name!r}. Known data sets: {', '.join(names())}")
     module, _, func = LOADERS[name].partition(":")
     return getattr(importlib.import_module(module), func)(**kwargs)
+
+
+def require(name: str, splits: dict, needed: tuple[str, ...] = ("train", "validation")) -> dict:
+    """`splits` if it holds every split in `needed`, else a one-line error saying how to
+    get the missing ones (MNIST without its full file has only the shipped test split).
+
+    Raises:
+        DatasetNotFoundError: a needed split is missing.
+    """
+    missing = [s for s in needed if s not in splits]
+    if missing:
+        module, _, _ = LOADERS[name].partition(":")
+        loader = importlib.import_module(module)
+        hint = loader.how_to_get() if hasattr(loader, "how_to_get") else loader.HOW_TO_GET
+        raise DatasetNotFoundError(
+            f"{name}: no {' / '.join(missing)} split on this machine (it has "
+            f"{', '.join(splits) or 'none'}); {hint}"
+        )
+    return splits

@@ -109,8 +109,9 @@ def train(
         raise UserError(f"{name!r} is not a CNN zoo entry (family {info.get('family')!r})")
     run_dir, scope = engine.start(name, out_dir, seed, strategy)
     data = info["dataset"]
-    splits = datasets.load(data["name"], **data.get("kwargs", {}))
-    (x_train, y_train), (x_test, y_test) = splits["train"], splits["test"]
+    splits = datasets.require(data["name"], datasets.load(data["name"], **data.get("kwargs", {})))
+    (x_train, y_train), (x_val, y_val) = splits["train"], splits["validation"]
+    x_test, y_test = splits["test"]
     adversarial = info["training"].get("adversarial")
     with scope.scope():
         model = zoo.build(name)
@@ -131,7 +132,10 @@ def train(
         (x_train, y_train),
         chief,
         worker=0 if chief else scope.cluster_resolver.task_id,
-        callbacks=[*callbacks, RBFMonitor(x_test[:256], model=model)],
+        # Validation accuracy every epoch: recipes (epochs, rates) are chosen on it, never
+        # on the test split, which only the final measurement below touches.
+        callbacks=[*callbacks, RBFMonitor(x_val[:256], model=model)],
+        validation_data=(x_val, y_val),
         batch_size=batch_size,
         epochs=epochs,
         shuffle=True,
@@ -150,6 +154,8 @@ def train(
     )
     measured = {
         "seed": seed,
+        "validation_accuracy": accuracy(model, x_val, y_val),
+        "n_validation": int(len(x_val)),
         "clean_test_accuracy": accuracy(model, x_test, y_test),
         "n_test": int(len(x_test)),
         "rbf_live_fraction_test": rbf_live_fractions(model, x_test[:256]),

