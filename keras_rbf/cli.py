@@ -94,7 +94,7 @@ class _CommandParser(ArgumentParser):
 
     A passthrough command's options are parsed by the `main(argv)` of the module that
     owns the work (in `args.argv`): its `--help` and errors name its real flags, and
-    the module (TensorFlow, attacks, figures) is imported only when that command runs.
+    the module (reports, recipes, figures) is imported only when that command runs.
     """
 
     def __init__(self, *args, passthrough: bool = False, **kwargs) -> None:
