@@ -1,4 +1,4 @@
-"""The strong suite's APGD vs ART's: `python -m evaluation.bench_attacks [--n 500]`.
+"""The strong suite's APGD vs ART's: `python -m evaluation.bench_attacks [--n-test 500]`.
 
 The benchmark lives in `keras_rbf.benchmarks.attack_main`.
 """

@@ -8,7 +8,7 @@ and prints ratios, arithmetic and the achieved rate; peak memory per case in sub
 
 import sys
 
-from keras_rbf.benchmarks import main
+from keras_rbf.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(["bench", *sys.argv[1:]]))  # cli reports errors

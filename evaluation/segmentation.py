@@ -9,11 +9,11 @@ README.md, fig5_*.png).
 
 import sys
 
-from keras_rbf.reports.segmentation import main
+from keras_rbf.cli import main
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in ("synthlesion", "isic2017"):
         sys.exit(
             "usage: python -m evaluation.segmentation synthlesion|isic2017 [--data-dir ROOT] ..."
         )
-    sys.exit(main(sys.argv[1], sys.argv[2:]))
+    sys.exit(main(["reproduce", *sys.argv[1:]]))  # cli reports errors

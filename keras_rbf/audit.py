@@ -1,7 +1,7 @@
 """`keras-rbf audit`: the strong suite and the gradient-masking checklist on any Keras model.
 
     keras-rbf audit MODEL.keras --data mnist|fashion_mnist|FILE.npz --eps 0.1 0.3 \\
-        --out-dir DIR [--n N] [--suite cpu|standard]
+        --out-dir DIR [--n-test N] [--suite cpu|standard]
 
 Attacks the model on the test split of `keras_rbf.datasets.load(name)` (or on an `.npz`
 with `x`, `(N, H, W, C)` in [0, 1], and `y`, `(N,)` integer labels) with the strong suite
@@ -359,37 +359,38 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--out-dir", required=True, help="output folder")
     parser.add_argument(
-        "--n", type=positive_int, default=None, help="first N test images (default all)"
+        "--n-test", type=positive_int, default=None, help="first N test images (default all)"
     )
     parser.add_argument("--suite", choices=["cpu", "standard"], default="cpu")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seed", type=int, default=0, help="random seed of the attacks (default 0)"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`keras-rbf audit ...`; returns the exit status (2 on bad input)."""
+    """`keras-rbf audit ...`: returns 0; bad input raises `AuditError`.
+
+    `keras_rbf.cli.main` reports it (one line, exit status 2), as for every command.
+    """
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
-    try:
-        if any(not 0 < e <= 1 for e in args.eps):
-            raise AuditError(
-                f"--eps values must lie in (0, 1] for images in [0, 1], got {args.eps}"
-            )
-        audit(
-            args.model,
-            args.data,
-            args.eps,
-            args.out_dir,
-            args.n,
-            args.suite,
-            args.seed,
-            command="keras-rbf audit " + " ".join(argv),
-        )
-    except AuditError as err:
-        print(f"keras-rbf audit: error: {err}", file=sys.stderr)
-        return 2
+    if any(not 0 < e <= 1 for e in args.eps):
+        raise AuditError(f"--eps values must lie in (0, 1] for images in [0, 1], got {args.eps}")
+    audit(
+        args.model,
+        args.data,
+        args.eps,
+        args.out_dir,
+        args.n_test,
+        args.suite,
+        args.seed,
+        command="keras-rbf audit " + " ".join(argv),
+    )
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from keras_rbf.cli import main as cli_main
+
+    sys.exit(cli_main(["audit", *sys.argv[1:]]))

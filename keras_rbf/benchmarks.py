@@ -423,10 +423,12 @@ def attack_main(argv: list[str] | None = None) -> int:
             "pip install adversarial-robustness-toolbox (it is in the dev extra)"
         )
     parser.add_argument("--model", default="cnn_rbf_mnist")
-    parser.add_argument("--n", type=positive_int, default=500, help="test images")
+    parser.add_argument("--n-test", type=positive_int, default=500, help="test images")
     parser.add_argument("--eps", type=float, nargs="+", default=[0.1, 0.3])
     parser.add_argument("--nb-iter", type=positive_int, default=100)
-    parser.add_argument("--batch-size", type=positive_int, default=500)
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=500, help="attack batch (default 500)"
+    )
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -440,7 +442,7 @@ def attack_main(argv: list[str] | None = None) -> int:
     data = datasets.load(info["name"], **info.get("kwargs", {}))
     # {"train", "test"} on main since issue 12; (train, test) before it.
     x, y = data["test"] if isinstance(data, dict) else data[1]
-    x, y = np.asarray(x[: args.n], np.float32), np.asarray(y[: args.n], np.int64)
+    x, y = np.asarray(x[: args.n_test], np.float32), np.asarray(y[: args.n_test], np.int64)
     print(
         f"APGD-CE then APGD-DLR, {args.model}, {len(x)} images, {args.nb_iter} steps; "
         f"machine: {machine()}; TensorFlow {tf.__version__}",

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_rbf import audit
+from keras_rbf import audit, cli
 from keras_rbf.evaluate import load_test_split
 
 N = 40
@@ -55,7 +55,7 @@ def audit_dir(model_path, tmp_path_factory):
                 "--eps",
                 "0.1",
                 "0.3",
-                "--n",
+                "--n-test",
                 str(N),
                 "--out-dir",
                 str(out),
@@ -131,7 +131,7 @@ def test_suite_at_most_art_apgd_plus_one_pp(audit_dir, model_path, data):
 
 
 def _run(args, capsys):
-    code = audit.main([str(a) for a in args])
+    code = cli.main(["audit", *(str(a) for a in args)])
     err = capsys.readouterr().err.strip()
     return code, err
 
@@ -144,6 +144,16 @@ def test_error_missing_model_and_data(tmp_path, model_path, capsys):
     code, err = _run([model_path, "--data", "cifar99", "--out-dir", tmp_path], capsys)
     assert code == 2 and err.count("\n") == 0 and "unknown data set 'cifar99'" in err
     assert err.startswith("keras-rbf audit: error: ")
+
+
+def test_audit_main_raises_and_leaves_reporting_to_the_cli(tmp_path, capsys):
+    """Errors are reported once, by `cli.main`: `audit.main` raises, prints nothing."""
+    argv = [str(tmp_path / "m.keras"), "--data", "mnist", "--out-dir", str(tmp_path)]
+    with pytest.raises(audit.AuditError, match="--eps values must lie in"):
+        audit.main([*argv, "--eps", "2"])
+    assert capsys.readouterr().err == ""
+    code, err = _run([*argv, "--eps", "2"], capsys)
+    assert code == 2 and err.startswith("keras-rbf audit: error: --eps values must lie in")
 
 
 def test_error_bad_npz(tmp_path, model_path, data, capsys):

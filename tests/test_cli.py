@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from keras_rbf import cli, zoo
+from keras_rbf.cli_args import RENAMED, ArgumentParser
 
 
 @pytest.fixture
@@ -39,10 +40,12 @@ def _fails_in_one_line(capsys, argv) -> str:
         (["train", "nosuchmodel"], "Unknown zoo model 'nosuchmodel'"),
         (["train", "cnn_mnsit"], "Did you mean 'cnn_mnist'"),
         (["zoo", "card", "nosuch"], "Unknown zoo model 'nosuch'"),
-        (["zoo", "frobnicate"], "usage: keras-rbf zoo list"),
+        (["zoo", "frobnicate"], "invalid choice: 'frobnicate'"),
         (["zoo", "publish", "no/such/run"], "not a finished `keras-rbf train` run folder"),
-        (["reproduce", "mnits"], "Did you mean 'mnist'"),
-        (["frobnicate"], "unknown command 'frobnicate'"),
+        (["reproduce", "mnits"], "did you mean 'mnist'?"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        ([], "the following arguments are required: COMMAND"),
+        (["train"], "the following arguments are required: NAME"),
         (["train", "cnn_mnist", "--output-dir", "x"], "did you mean --out-dir?"),
         (["train", "cnn_mnist", "--epochs", "many"], "--epochs: 'many' is not a whole number"),
         # Counts below 1 once fell back to the card's epochs (0) or sliced from the end
@@ -51,9 +54,9 @@ def _fails_in_one_line(capsys, argv) -> str:
         (["train", "cnn_mnist", "--learning-rate", "-0.001"], "must be greater than 0"),
         (["reproduce", "mnist", "--n-test", "-5"], "--n-test: -5 is not a positive count"),
         (["reproduce", "mnist", "--n-spsa", "0"], "--n-spsa: 0 is not a positive count"),
-        (["reproduce", "synthlesion", "--num-test", "0"], "0 is not a positive count"),
+        (["reproduce", "synthlesion", "--n-test", "0"], "--n-test: 0 is not a positive count"),
         (["reproduce", "chest", "--epochs", "0"], "--epochs: 0 is not a positive count"),
-        (["audit", "--n", "0"], "--n: 0 is not a positive count"),
+        (["audit", "--n-test", "0"], "--n-test: 0 is not a positive count"),
         (["reproduce", "isic2017"], "ISIC"),
         (["export", "nosuchmodel", "out"], "neither a zoo model nor a .keras file"),
         (["reproduce", "mnist", "--entries", "cnn_mnist"], "--entries needs --seeds or --controls"),
@@ -81,6 +84,10 @@ def test_export_onto_an_existing_file_says_what_to_do(in_tmp, capsys):
     assert (in_tmp / "taken").read_text() == "mine"
 
 
+# One zoo entry per training family: each family's recipe has its own parser.
+TRAIN_NAMES = ["cnn_mnist", "unet_rbf_synthlesion", "inception_resnet_v2_chest"]
+
+
 @pytest.mark.parametrize(
     "argv",
     [
@@ -88,9 +95,12 @@ def test_export_onto_an_existing_file_says_what_to_do(in_tmp, capsys):
         ["train", "--help"],
         ["reproduce", "--help"],
         ["zoo", "--help"],
-        ["train", "cnn_mnist", "--help"],
+        *(["reproduce", dataset, "--help"] for dataset in cli.REPRODUCERS),
+        *(["train", name, "--help"] for name in TRAIN_NAMES),
+        ["zoo", "list", "--help"],
+        ["zoo", "card", "--help"],
         ["zoo", "publish", "--help"],
-        ["export", "--help"],
+        *([command, "--help"] for command in cli.COMMANDS),
     ],
 )
 def test_help_works_for_every_subcommand(in_tmp, capsys, argv):
@@ -100,6 +110,115 @@ def test_help_works_for_every_subcommand(in_tmp, capsys, argv):
         code = exit_.code
     assert code == 0
     assert "usage" in capsys.readouterr().out.lower()
+
+
+class _Parsed(Exception):
+    """Raised by a sub-command's parser instead of running the command (see `parse_only`)."""
+
+    def __init__(self, parser, args):
+        super().__init__(parser.prog)
+        self.parser, self.namespace = parser, args
+
+
+@pytest.fixture
+def parse_only(monkeypatch):
+    """`cli.main` up to the sub-command's own `parse_args`, which raises `_Parsed`.
+
+    Tests each command's real parser, as the command builds it, without running it.
+    """
+    parse_args = ArgumentParser.parse_args
+
+    def stop(self, args=None, namespace=None):
+        parsed = parse_args(self, args, namespace)
+        if self.prog == "keras-rbf":  # the top-level parser: go on to the sub-command
+            return parsed
+        raise _Parsed(self, parsed)
+
+    monkeypatch.setattr(ArgumentParser, "parse_args", stop)
+
+    def parse(argv: list[str]) -> _Parsed:
+        with pytest.raises(_Parsed) as info:
+            cli.main(argv)
+        return info.value
+
+    return parse
+
+
+SHARED = {
+    "--n-test": ("5", "n_test", 5),
+    "--out-dir": ("d", "out_dir", "d"),
+    "--batch-size": ("7", "batch_size", 7),
+    "--seed": ("3", "seed", 3),
+}
+N_TEST, OUT_DIR, BATCH, SEED = SHARED
+
+
+@pytest.mark.parametrize(
+    "command, flags, seeds",
+    [
+        *(
+            (["reproduce", d], [N_TEST, OUT_DIR, SEED], "attacks")
+            for d in ("mnist", "fashion_mnist")
+        ),
+        *(
+            (["reproduce", d], [N_TEST, OUT_DIR, SEED], "trained")
+            for d in ("synthlesion", "isic2017")
+        ),
+        (["reproduce", "chest"], [OUT_DIR, BATCH, SEED], "attack"),
+        *((["train", name], [OUT_DIR, BATCH, SEED], "weights") for name in TRAIN_NAMES),
+        (["audit", "m.keras", "--data", "mnist"], [N_TEST, OUT_DIR, SEED], "attacks"),
+    ],
+)
+def test_shared_flags_mean_the_same_in_every_command(in_tmp, parse_only, command, flags, seeds):
+    argv = [*command]
+    for flag in flags:
+        argv += [flag, SHARED[flag][0]]
+    parsed = parse_only(argv)
+    for flag in flags:
+        _, dest, value = SHARED[flag]
+        assert getattr(parsed.namespace, dest) == value, (flag, parsed.parser.prog)
+    seed = next(a for a in parsed.parser._actions if "--seed" in a.option_strings)
+    assert seeds in seed.help, "--seed's help says what it seeds"
+    assert parsed.parser.allow_abbrev is False
+
+
+@pytest.mark.parametrize(
+    "argv, new",
+    [
+        (["audit", "m.keras", "--data", "mnist", "--out-dir", "d", "--n", "5"], "--n-test"),
+        (["audit", "m.keras", "--data", "mnist", "--out", "d"], "--out-dir"),
+        (["reproduce", "mnist", "--n", "5"], "--n-test"),
+        (["reproduce", "mnist", "--out", "d"], "--out-dir"),
+        (["reproduce", "synthlesion", "--num-test", "5"], "--n-test"),
+        (["reproduce", "synthlesion", "--out", "d"], "--out-dir"),
+        (["reproduce", "chest", "--out", "d"], "--out-dir"),
+        (["reproduce", "chest", "--out=d"], "--out-dir"),
+        (["train", "cnn_mnist", "--out", "d"], "--out-dir"),
+    ],
+)
+def test_old_spellings_are_refused_naming_the_new_flag(in_tmp, capsys, argv, new):
+    old = next(a.split("=")[0] for a in argv if a.split("=")[0] in RENAMED)
+    err = _fails_in_one_line(capsys, argv)
+    assert f"unrecognized arguments: {old}" in err and f"did you mean {new}?" in err
+    assert not (in_tmp / "d").exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["reproduce", "mnist", "--n-te", "5"],
+        ["reproduce", "synthlesion", "--n-te", "5"],
+        ["audit", "m.keras", "--data", "mnist", "--out-dir", "d", "--n-te", "5"],
+        ["train", "cnn_mnist", "--out-d", "d"],
+        ["reproduce", "chest", "--batch", "4"],
+        ["zoo", "publish", "runs/x", "--zoo", "z"],
+    ],
+)
+def test_no_flag_is_abbreviated(in_tmp, capsys, argv):
+    # With argparse's default, `--n-te` would be taken for `--n-test`, and so would the
+    # old `--n`: a renamed flag would pass silently.
+    err = _fails_in_one_line(capsys, argv)
+    assert "unrecognized arguments" in err and "did you mean --" in err
 
 
 def test_console_script_prints_no_traceback_and_no_tensorflow_logs(in_tmp):
@@ -115,7 +234,7 @@ def test_console_script_prints_no_traceback_and_no_tensorflow_logs(in_tmp):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        line for line in proc.stderr.strip().splitlines() if line.startswith("keras-rbf:")
+        line for line in proc.stderr.strip().splitlines() if line.startswith("keras-rbf zoo:")
     ]
 
 

@@ -47,4 +47,4 @@ def test_cli_zoo_list_and_unknown_command(capsys):
     assert cli.main(["zoo", "list"]) == 0
     assert "cnn_rbf_mnist" in capsys.readouterr().out
     assert cli.main(["frobnicate"]) == 2
-    assert "unknown command 'frobnicate'" in capsys.readouterr().err
+    assert "invalid choice: 'frobnicate'" in capsys.readouterr().err

@@ -194,10 +194,21 @@ def train_parser(name: str, batch_size: int, **defaults: float):
     parser.add_argument(
         "--epochs", type=positive_int, default=None, help="default: the card's training.epochs"
     )
-    parser.add_argument("--batch-size", type=positive_int, default=batch_size)
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=batch_size,
+        help=f"global training batch (default {batch_size}), split over the replicas",
+    )
     for flag, value in defaults.items():
         parser.add_argument(f"--{flag.replace('_', '-')}", type=positive_float, default=value)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the weights: initialization, data order, k-means (default 0); "
+        "published as the entry's seed K (`zoo.load(NAME, seed=K)`)",
+    )
     parser.add_argument(
         "--out-dir",
         default=None,

@@ -14,7 +14,7 @@
    squeezes the adversarial images (the squeezer unknown to the attacker, as feature
    squeezing is usually evaluated), "FSM (BPDA)" attacks the squeezed model itself with
    straight-through gradients through the rounding (Athalye et al. 2018);
-5. writes `table3.json` (every number and setting) and `table3.md` into `--out`.
+5. writes `table3.json` (every number and setting) and `table3.md` into `--out-dir`.
 
 The paper gives no attack budgets for Table 3; the defaults here are arguments and are
 written into the report.
@@ -182,19 +182,21 @@ def _get_model(name, weights, image_size, blocks, splits, args, gda_stddev=None)
     }
 
 
-def main(dataset: str = "chest", argv: list[str] | None = None) -> int:
-    """`keras-rbf reproduce chest --data-dir DIR [...]`: writes table3.json and table3.md."""
+def _parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog="keras-rbf reproduce chest", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", default=os.environ.get(chestxray14.ENV_VAR))
-    p.add_argument("--out", default="reports/chest")
+    p.add_argument("--out-dir", default="reports/chest",
+                   help="output folder (default reports/chest)")
     p.add_argument("--image-size", type=positive_int, default=299)
     p.add_argument("--blocks", type=positive_int, nargs=3, default=None,
                    help="Inception-ResNet A/B/C repeats; default the paper's 10 20 10")
     p.add_argument("--rbf-placement", nargs="+", default=None,
                    help="RBF block positions of PROP; default all five (the card's)")
     p.add_argument("--fraction", type=float, default=1.0, help="scales the paper's split counts")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the split, of the models trained here and of the strong attack's "
+                        "random starts (default 0)")
     for col in ("orig", "gda", "prop"):
         p.add_argument(f"--{col}-weights", help=f"weight file of {col.upper()}; default: train it here")
     p.add_argument("--epochs", type=positive_int, default=30, help="training epochs where no weights are given")
@@ -213,6 +215,12 @@ def main(dataset: str = "chest", argv: list[str] | None = None) -> int:
     p.add_argument("--strong-restarts", type=positive_int, default=1)
     p.add_argument("--batch-size", type=positive_int, default=8, help="attack/eval batch size")
     p.add_argument("--run-eagerly", action="store_true", help="train without graph tracing")
+    return p
+
+
+def main(dataset: str = "chest", argv: list[str] | None = None) -> int:
+    """`keras-rbf reproduce chest --data-dir DIR [...]`: writes table3.json and table3.md."""
+    p = _parser()
     args = p.parse_args(argv)
     if not args.data_dir:
         p.error(f"--data-dir is required (or set ${chestxray14.ENV_VAR})")
@@ -274,7 +282,7 @@ def main(dataset: str = "chest", argv: list[str] | None = None) -> int:
         "command": "keras-rbf reproduce chest " + " ".join(shlex.quote(a) for a in (argv or [])),
         "seconds": round(time.time() - start, 1),
     }
-    out = Path(args.out)
+    out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "table3.json").write_text(json.dumps(report, indent=2) + "\n")
     write_markdown(report, out / "table3.md")

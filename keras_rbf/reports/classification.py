@@ -831,9 +831,11 @@ def _parser(dataset: str) -> argparse.ArgumentParser:
                         help="strong suite: cpu (default) or AutoAttack's standard (GPU)")
     parser.add_argument("--orig", help="ORIG model (default: from the zoo cards)")
     parser.add_argument("--prop", help="PROP model (default: from the zoo cards)")
-    parser.add_argument("--out-dir", "--out", dest="out_dir", default=f"reports/{dataset}",
+    parser.add_argument("--out-dir", default=f"reports/{dataset}",
                         help="output folder (default reports/<dataset>)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="random seed of the attacks, k-means and t-SNE (default 0); the "
+                             "models are the zoo's seed-0 weights (--seeds: the others)")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--seeds", action="store_const", const="seeds", dest="which",
                        help="instead of Table 1: clean and strong-suite accuracy of ORIG and "

@@ -466,14 +466,14 @@ def write_markdown(r: dict) -> str:
     return "\n".join(lines)
 
 
-def main(dataset: str, argv: list[str] | None = None) -> int:
-    """`keras-rbf reproduce synthlesion|isic2017 [--num-test N] [--data-dir ROOT] ...`."""
+def _parser(dataset: str) -> argparse.ArgumentParser:
     parser = ArgumentParser(prog=f"keras-rbf reproduce {dataset}")
     parser.add_argument("--data-dir", default=None, help="ISIC 2017 root (default $KERAS_RBF_ISIC2017_DIR)")
     parser.add_argument("--weights-dir", default=None,
                         help="folder with <name>/<name>.weights.h5 (sets $KERAS_RBF_WEIGHTS_DIR)")
     parser.add_argument("--out-dir", default=None, help=f"default reports/{dataset}")
-    parser.add_argument("--num-test", type=positive_int, default=32)
+    parser.add_argument("--n-test", type=positive_int, default=32,
+                        help="test images (default 32)")
     parser.add_argument("--iterations", type=positive_int, nargs="+", default=[10, 30])
     parser.add_argument("--gamma", type=float, default=0.03)
     parser.add_argument("--advt-train", type=positive_int, default=256)
@@ -483,12 +483,19 @@ def main(dataset: str, argv: list[str] | None = None) -> int:
     parser.add_argument("--ablation-epochs", type=positive_int, default=3)
     parser.add_argument("--ablation-source", choices=["zoo", "train"], default="zoo",
                         help="Table 6 models from the zoo (where published) or trained in the run")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the models trained in the run (ADVT, Table 6 with "
+                             "--ablation-source train) (default 0); DAG is deterministic")
+    return parser
+
+
+def main(dataset: str, argv: list[str] | None = None) -> int:
+    """`keras-rbf reproduce synthlesion|isic2017 [--n-test N] [--data-dir ROOT] ...`."""
+    args = _parser(dataset).parse_args(argv)
     if args.weights_dir:
         os.environ["KERAS_RBF_WEIGHTS_DIR"] = args.weights_dir
     command = "keras-rbf reproduce " + " ".join(shlex.quote(a) for a in [dataset, *(argv or [])])
-    res = run(dataset, data_dir=args.data_dir, out_dir=args.out_dir, num_test=args.num_test,
+    res = run(dataset, data_dir=args.data_dir, out_dir=args.out_dir, num_test=args.n_test,
               iterations=tuple(args.iterations), gamma=args.gamma, advt_train=args.advt_train,
               advt_epochs=args.advt_epochs, advt_iterations=args.advt_iterations,
               ablation_train=args.ablation_train, ablation_epochs=args.ablation_epochs,

@@ -17,7 +17,7 @@ def test_reproduce_chest_end_to_end(tmp_path):
     data = write_fixture(tmp_path / "cxr14", negatives=12, positives=12, size=80)
     out = tmp_path / "report"
     rc = main([
-        "reproduce", "chest", "--data-dir", str(data), "--out", str(out),
+        "reproduce", "chest", "--data-dir", str(data), "--out-dir", str(out),
         "--image-size", "75", "--blocks", "1", "1", "1", "--rbf-placement", "stem", "block35",
         "--fraction", "0.0002", "--epochs", "1", "--steps-per-epoch", "1", "--run-eagerly",
         "--nb-iter", "1", "--strong-iters", "0", "--batch-size", "4",
