@@ -6,7 +6,9 @@
 - `rbf_live_fractions(model, x)`: fraction of live activations per `RBFMapping` layer;
 - `rbf_branch_ablation(model, x, y)`: accuracy with each RBF branch's output replaced by
   its mean (does the model use the branch?);
-- `load_test_split(name)`: the test images and labels of a `keras_rbf.datasets` data set.
+- `load_test_split(name)`: the test images and labels of a `keras_rbf.datasets` data set;
+- `predict_masks`, `evaluate_segmentation`, `segmentation_live_fractions`: the same for
+  segmentation models (binary masks, Dice / FPR / FNR, live fractions as recorded).
 
 `model` is a Keras model or any callable from a batch of images to logits (a squeezer in
 front of a model, say). Calls are eager and batch by batch: no graph is traced per
@@ -25,12 +27,15 @@ import numpy as np
 __all__ = [
     "accuracy",
     "correct",
+    "evaluate_segmentation",
     "load_test_split",
     "logits",
     "predict_labels",
+    "predict_masks",
     "rbf_branch_ablation",
     "rbf_layers",
     "rbf_live_fractions",
+    "segmentation_live_fractions",
     "wilson_interval",
 ]
 
@@ -197,3 +202,26 @@ def load_test_split(name: str, **kwargs) -> tuple[np.ndarray, np.ndarray]:
 
     data = datasets.load(name, **kwargs)
     return data["test"] if isinstance(data, dict) else data[1]
+
+
+def predict_masks(model: Callable, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """Binary masks `(N, H, W)` predicted by a segmentation logits model (or any callable)."""
+    from keras_rbf.analysis.segmentation_metrics import masks_from_logits
+
+    out = []
+    for start in range(0, len(x), batch_size):
+        out.append(keras.ops.convert_to_numpy(model(x[start : start + batch_size])))
+    return masks_from_logits(np.concatenate(out))
+
+
+def evaluate_segmentation(model: Callable, x: np.ndarray, y: np.ndarray, batch_size: int = 32):
+    """Dice, FPR, FNR (mean +- standard error over images) of a model on `(x, y)`."""
+    from keras_rbf.analysis.segmentation_metrics import scores
+
+    return scores(predict_masks(model, x, batch_size), y)
+
+
+def segmentation_live_fractions(model: keras.Model, x: np.ndarray) -> dict[str, float]:
+    """`rbf_live_fractions` in batches of 32 (segmentation images are large), rounded to
+    4 digits as segmentation cards and reports record them."""
+    return {k: round(float(v), 4) for k, v in rbf_live_fractions(model, x, batch_size=32).items()}

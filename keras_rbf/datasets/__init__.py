@@ -18,7 +18,7 @@ from typing import Any
 
 from keras_rbf.errors import UserError
 
-__all__ = ["load", "names", "DatasetNotFoundError", "SPLITS"]
+__all__ = ["load", "load_entry", "names", "DatasetNotFoundError", "SPLITS"]
 
 # The split names of the data contract, in order; a loader returns a subset of them.
 SPLITS = ("train", "validation", "test")
@@ -57,3 +57,18 @@ def load(name: str, **kwargs) -> Any:
         raise UserError(f"Unknown data set {name!r}. Known data sets: {', '.join(names())}")
     module, _, func = LOADERS[name].partition(":")
     return getattr(importlib.import_module(module), func)(**kwargs)
+
+
+def load_entry(dataset: dict, data_dir: str | None = None) -> Any:
+    """`{split: (images, labels)}` of a zoo card's `dataset` entry.
+
+    Args:
+        dataset: the card's `{"name": ..., "kwargs": {...}}`.
+        data_dir: root of a data set on disk (ISIC 2017); ignored for the others.
+    """
+    kwargs = dict(dataset.get("kwargs", {}))
+    if dataset["name"] == "isic2017":
+        kwargs["data_dir"] = data_dir
+        if "image_size" in kwargs:
+            kwargs["image_size"] = tuple(kwargs["image_size"])  # JSON has lists
+    return load(dataset["name"], **kwargs)

@@ -33,24 +33,21 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from keras_rbf import zoo
 from keras_rbf.attacks import L1BIM, PGD, LinfBIM
 from keras_rbf.cli_args import ArgumentParser, positive_int
 from keras_rbf.datasets import chestxray14
 from keras_rbf.defenses.squeezing import bit_depth_squeeze
 from keras_rbf.evaluate import correct as _correct
+from keras_rbf.evaluate import rbf_live_fractions
 from keras_rbf.recipes import chest as recipe
+from keras_rbf.reports import references
 
-__all__ = ["main", "evaluate", "write_markdown", "PAPER_TABLE3"]
+__all__ = ["main", "evaluate", "write_markdown"]
 
 ORIG_NAME = "inception_resnet_v2_chest"
 PROP_NAME = "inception_resnet_v2_rbf_chest"
 COLUMNS = ("ORIG", "GDA", "FSM", "FSM (BPDA)", "PROP")
-# Table 3 as best read from the extracted paper text (columns ORIG, GDA, FSM, PROP).
-PAPER_TABLE3 = {
-    "l1_bim": {"ORIG": 0.0, "GDA": 0.0, "FSM": 0.55, "PROP": 0.63},
-    "linf_bim": {"ORIG": 0.0, "GDA": 0.0, "FSM": 0.54, "PROP": 0.65},
-    "clean": {"ORIG": 0.74, "GDA": 0.75, "FSM": 0.57, "PROP": 0.74},
-}
 
 
 def _bpda_squeeze(bits: int):
@@ -181,7 +178,7 @@ def write_markdown(report: dict, path: Path) -> None:
         cells = " | ".join(f"{acc[row][c]:.3f}" for c in COLUMNS)
         lines.append(f"| {label} | {iters} | {cells} |")
     lines += ["", "Paper (as best read from the extracted text; ORIG / GDA / FSM / PROP):", ""]
-    for row, vals in PAPER_TABLE3.items():
+    for row, vals in report["paper"].items():
         lines.append(
             f"- {row}: " + " / ".join(f"{vals[c]:.2f}" for c in ("ORIG", "GDA", "FSM", "PROP"))
         )
@@ -296,7 +293,7 @@ def main(dataset: str = "chest", argv: list[str] | None = None) -> int:
         "blocks": blocks,
         "seed": args.seed,
         "rbf_placement": args.rbf_placement
-        or list(recipe.zoo.card(PROP_NAME)["builder_kwargs"]["rbf_placement"]),
+        or list(zoo.card(PROP_NAME)["builder_kwargs"]["rbf_placement"]),
         "nb_iter": args.nb_iter,
         "linf_eps": args.linf_eps,
         "linf_eps_iter": args.linf_eps_iter
@@ -319,7 +316,7 @@ def main(dataset: str = "chest", argv: list[str] | None = None) -> int:
     ):
         keras.utils.set_random_seed(args.seed)
         models[col], infos[col] = _get_model(name, weights, size, args.blocks, splits, args, gda)
-        infos[col]["rbf_live_fraction_test"] = recipe.rbf_live_fractions(models[col], x)
+        infos[col]["rbf_live_fraction_test"] = rbf_live_fractions(models[col], x)
     accuracy = evaluate(models, x, y, settings)
     counts = {
         k: [int(np.sum(v.labels == 0)), int(np.sum(v.labels == 1))] for k, v in splits.items()
@@ -360,7 +357,7 @@ def main(dataset: str = "chest", argv: list[str] | None = None) -> int:
         "settings": settings,
         "models": infos,
         "accuracy": accuracy,
-        "paper": PAPER_TABLE3,
+        "paper": references.load("paper_table3").values,
         "notes": notes,
         "command": "keras-rbf reproduce chest " + " ".join(shlex.quote(a) for a in (argv or [])),
         "seconds": round(time.time() - start, 1),

@@ -39,14 +39,13 @@ from keras_rbf import zoo
 from keras_rbf.analysis.segmentation_metrics import scores
 from keras_rbf.attacks.dag import DAG
 from keras_rbf.cli_args import ArgumentParser, positive_int
+from keras_rbf.datasets import load_entry
 from keras_rbf.defenses.adversarial_training import adversarial_fit
 from keras_rbf.errors import UserError
-from keras_rbf.recipes.segmentation import (
-    compile_segmentation,
-    load_data,
-    predict_masks,
-    rbf_live_fractions,
-)
+from keras_rbf.evaluate import predict_masks
+from keras_rbf.evaluate import segmentation_live_fractions as rbf_live_fractions
+from keras_rbf.models.compiling import compile_segmentation
+from keras_rbf.reports import masking
 
 __all__ = ["run", "main", "zoo_models", "ablation_models", "write_markdown"]
 
@@ -201,7 +200,7 @@ def run(
     out_dir = Path(out_dir or Path("reports") / dataset)
     out_dir.mkdir(parents=True, exist_ok=True)
     card = zoo.card(next(iter(pairs.values()))[0])
-    data = data or load_data(card["dataset"], data_dir)
+    data = data or load_entry(card["dataset"], data_dir)
     x_test, y_test = data["test"][0][:num_test], data["test"][1][:num_test].astype("int32")
     x_train, y_train = data["train"][0], data["train"][1].astype("int32")
     iterations = tuple(sorted(set(int(m) for m in iterations)))
@@ -240,7 +239,7 @@ def run(
         models[(net, "PROP")][0]: rbf_live_fractions(models[(net, "PROP")][1], x_test)
         for net in pairs
     }
-    checks = _masking_checks(table4, table5, iterations, label)
+    checks = masking.segmentation_checklist(table4, table5, iterations, label)
     figures = [
         _figure(
             out_dir / f"fig5_{net.lower().replace('-', '')}.png",
@@ -452,43 +451,12 @@ def _settings(
     }
 
 
-def _masking_checks(table4, table5, iterations, label) -> list[dict]:
-    checks = []
-    lo, hi = min(iterations), max(iterations)
-    for net, rows in table4.items():
-        for method, r in rows.items():
-            ok = r[f"{hi}i"]["dice"]["mean"] <= r[f"{lo}i"]["dice"]["mean"] + 1e-9
-            checks.append(
-                {
-                    "check": f"{net} {method}: Dice after {hi} iterations <= after {lo}",
-                    "passed": bool(ok),
-                }
-            )
-    inv = {v: k for k, v in label.items()}
-    matrix = table5[f"{hi}i"]
-    for dst_name in matrix:
-        net, method = inv[dst_name]
-        sources = [src for src in matrix if src != dst_name]
-        if not sources:
-            continue
-        white = table4[net][method][f"{hi}i"]["dice"]["mean"]
-        black = min(matrix[src][dst_name]["dice"]["mean"] for src in sources)
-        checks.append(
-            {
-                "check": f"{dst_name}: white-box Dice ({white:.4f}) "
-                f"<= best transfer attack ({black:.4f})",
-                "passed": bool(white <= black + 1e-9),
-            }
-        )
-    return checks
-
-
 def _figure(path: Path, net: str, x, y, predictions, iters) -> Path:
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from keras_rbf.reports.figures import pyplot
 
+    plt = pyplot()
     red = matplotlib.colors.ListedColormap(["red"])
     n = len(x)
     fig, axes = plt.subplots(
@@ -613,10 +581,7 @@ def write_markdown(r: dict) -> str:
     ]
     for entry, fr in r["rbf_live_fraction_test"].items():
         lines.append(f"- `{entry}`: " + ", ".join(f"{k} {v:.3f}" for k, v in fr.items()))
-    lines += ["", "## Gradient-masking checks", ""]
-    lines += [
-        f"- [{'x' if c['passed'] else ' '}] {c['check']}" for c in r["gradient_masking_checks"]
-    ]
+    lines += ["", "## Gradient-masking checks", ""] + masking.markdown(r["gradient_masking_checks"])
     lines += ["", "## Figures", ""] + [f"![{f}]({f})" for f in r["figures"]]
     lines += ["", f"Seconds: {json.dumps(r['seconds'])}", ""]
     return "\n".join(lines)
