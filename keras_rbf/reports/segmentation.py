@@ -217,22 +217,10 @@ def run(
     prop_entry = pairs[prop_net][1]
     schedule = {"train_images": ablation_train, "epochs": ablation_epochs}
     variants = ablation_models(prop_entry) if ablation_source == "zoo" else {}
-    table6 = _table6(
-        prop_entry,
-        variants,
-        ablation,
-        x_train,
-        y_train,
-        x_test,
-        y_test,
-        iterations,
-        gamma,
-        batch_size,
-        schedule,
-        seed,
-        weights,
-        build_overrides,
-    )
+    attack = {"iterations": iterations, "gamma": gamma, "batch_size": batch_size}
+    build = {"schedule": schedule, "seed": seed, "weights": weights, "overrides": build_overrides}
+    cut = {"train": (x_train, y_train), "test": (x_test, y_test)}
+    table6 = _table6(prop_entry, variants, ablation, cut, attack, build)
     timings["table6"] = round(time.perf_counter() - t, 1)
 
     live = {
@@ -365,25 +353,25 @@ def _table5(models, pairs, adversarial, y_test, iterations, batch_size) -> tuple
     return table5, label
 
 
-def _table6(
-    prop_entry,
-    zoo_variants,
-    ablation,
-    x_train,
-    y_train,
-    x_test,
-    y_test,
-    iterations,
-    gamma,
-    batch_size,
-    schedule,
-    seed,
-    weights,
-    build_overrides,
-) -> dict:
+def _table6(prop_entry, zoo_variants, ablation, data: dict, attack: dict, build: dict) -> dict:
     """Table 6: the PROP net with Psi / beta learned or frozen, from the zoo where
     `zoo_variants` has the variant (same recipe as PROP), else trained here on
-    `schedule["train_images"]` images for `schedule["epochs"]` epochs."""
+    `schedule["train_images"]` images for `schedule["epochs"]` epochs.
+
+    Args:
+        prop_entry: the PROP zoo entry whose variants Table 6 compares.
+        zoo_variants: `{(learn_psi, learn_beta): zoo entry}` (`ablation_models`).
+        ablation: the `(learn_psi, learn_beta)` variants to report.
+        data: `{"train": (x, y), "test": (x, y)}` (labels int32, test already cut).
+        attack: DAG's `iterations`, `gamma` and `batch_size`.
+        build: `schedule`, `seed`, `weights` and builder `overrides`.
+
+    Returns:
+        `{variant: DAG scores, "rbf_live_fraction_test", "source"}`.
+    """
+    (x_train, y_train), (x_test, y_test) = data["train"], data["test"]
+    schedule, seed, weights = build["schedule"], build["seed"], build["weights"]
+    build_overrides = build["overrides"]
     t = time.perf_counter()
     table6 = {}
     for learn_psi, learn_beta in ablation:
@@ -408,7 +396,9 @@ def _table6(
                     x_train[:n], y_train[:n], batch_size=16, epochs=epochs, shuffle=True, verbose=0
                 )
             source = f"trained in this run ({epochs} epochs on {min(n, len(x_train))} images)"
-        res, _ = _attack_and_score(model, x_test, y_test, iterations, gamma, batch_size)
+        res, _ = _attack_and_score(
+            model, x_test, y_test, attack["iterations"], attack["gamma"], attack["batch_size"]
+        )
         res["rbf_live_fraction_test"] = rbf_live_fractions(model, x_test)
         res["source"] = source
         table6[variant] = res
@@ -618,21 +608,7 @@ def main(dataset: str, argv: list[str] | None = None) -> int:
     if args.weights_dir:
         os.environ["KERAS_RBF_WEIGHTS_DIR"] = args.weights_dir
     command = "keras-rbf reproduce " + " ".join(shlex.quote(a) for a in [dataset, *(argv or [])])
-    res = run(
-        dataset,
-        data_dir=args.data_dir,
-        out_dir=args.out_dir,
-        num_test=args.num_test,
-        iterations=tuple(args.iterations),
-        gamma=args.gamma,
-        advt_train=args.advt_train,
-        advt_epochs=args.advt_epochs,
-        advt_iterations=args.advt_iterations,
-        ablation_train=args.ablation_train,
-        ablation_epochs=args.ablation_epochs,
-        seed=args.seed,
-        command=command,
-        ablation_source=args.ablation_source,
-    )
+    options = {k: v for k, v in vars(args).items() if k != "weights_dir"}
+    res = run(dataset, **{**options, "iterations": tuple(args.iterations)}, command=command)
     print(write_markdown(res))
     return 0
