@@ -28,18 +28,13 @@ import numpy as np
 
 from keras_rbf.cli_args import ArgumentParser, positive_int
 from keras_rbf.errors import UserError
-from keras_rbf.evaluate import (
-    accuracy,
-    correct,
-    load_test_split,
-    logits,
-    wilson_interval,
-)
+from keras_rbf.evaluate import accuracy, correct, load_test_split, logits
+from keras_rbf.reports import masking
+from keras_rbf.reports.results import Key, Result, strong_key, table_blocks
 
 __all__ = ["AuditError", "audit", "main", "masking_checks"]
 
 LARGE_EPS = 0.5  # the L-inf ball of radius 0.5 around any [0, 1] image holds the gray image
-TOL = 0.02  # two accuracies within 2 pp count as equal in the checks
 
 
 class AuditError(UserError):
@@ -161,12 +156,12 @@ def masking_checks(model, x, y, suites: dict, seed: int = 0, n_square: int = 200
         fgsm = accuracy(model, attacks.make("fgsm", model, eps=eps).generate(x, y), y)
         first = res.components[grad[0]] if grad else float(np.mean(res.robust))
         rows.append(
-            {
-                "check": f"iterative ({grad[0] if grad else 'suite'}) at least as strong as "
+            masking.row(
+                f"iterative ({grad[0] if grad else 'suite'}) at least as strong as "
                 f"one-step (FGSM), eps {eps:g}",
-                "values": f"{first:.3f} vs FGSM {fgsm:.3f}",
-                "pass": bool(first <= fgsm + TOL),
-            }
+                f"{first:.3f} vs FGSM {fgsm:.3f}",
+                masking.as_strong(first, fgsm),
+            )
         )
         m = min(n_square, len(x))
         square_adv = attacks.make("square", model, eps=eps, seed=seed).generate(x[:m], y[:m])
@@ -176,12 +171,12 @@ def masking_checks(model, x, y, suites: dict, seed: int = 0, n_square: int = 200
             [str(b).startswith("square") for b in broken_by[:m]]
         )
         rows.append(
-            {
-                "check": f"gradient-free (Square alone) no stronger than the gradient "
+            masking.row(
+                f"gradient-free (Square alone) no stronger than the gradient "
                 f"attacks (same {m} images), eps {eps:g}",
-                "values": f"Square {square:.3f} vs gradient attacks {grad_robust.mean():.3f}",
-                "pass": bool(square >= grad_robust.mean() - TOL),
-            }
+                f"Square {square:.3f} vs gradient attacks {grad_robust.mean():.3f}",
+                masking.as_strong(grad_robust.mean(), square),
+            )
         )
         standing = np.asarray(res.robust, bool)
     # An image broken at a smaller eps is broken at 0.5 too: attack only the others.
@@ -190,13 +185,7 @@ def masking_checks(model, x, y, suites: dict, seed: int = 0, n_square: int = 200
     if idx.size:
         adv = attacks.make("pgd", model, eps=LARGE_EPS).generate(x[idx], y[idx])
         still[idx] = correct(model, adv, y[idx])
-    rows.append(
-        {
-            "check": f"accuracy falls to ~0 as eps grows (PGD, eps {LARGE_EPS})",
-            "values": f"acc {still.mean():.3f} at eps {LARGE_EPS}",
-            "pass": bool(still.mean() <= 0.05),
-        }
-    )
+    rows.append(masking.falls_to_zero(still.mean(), LARGE_EPS))
     return rows
 
 
@@ -224,17 +213,21 @@ def audit(
         + (f"; {note}" if note else ""),
         flush=True,
     )
-    ok = {"clean": correct(fn, x, y)}
+    ok = {Key("clean"): correct(fn, x, y)}
     suites, components, settings = {}, {}, {}
     for e in eps:
-        key = f"strong_linf_{e:g}"
+        key = strong_key(e)
         strong = attacks.StrongSuite(fn, eps=e, suite=suite, seed=seed)
         suites[e] = strong.run(x, y)
         ok[key] = np.asarray(suites[e].robust, bool)
-        components[key] = dict(suites[e].components)
-        settings[key] = dict(getattr(strong, "settings", {"eps": e, "suite": suite}))
-        print(f"  eps {e:g}: robust accuracy {ok[key].mean():.4f} ({components[key]})", flush=True)
+        components[key.name] = dict(suites[e].components)
+        settings[key.name] = dict(getattr(strong, "settings", {"eps": e, "suite": suite}))
+        print(
+            f"  eps {e:g}: robust accuracy {ok[key].mean():.4f} ({components[key.name]})",
+            flush=True,
+        )
     rows = masking_checks(fn, x, y, suites, seed)
+    blocks = table_blocks({name: [Result.of(k, v) for k, v in ok.items()]})
     result = {
         "n_test": len(x),
         "settings": {
@@ -247,15 +240,10 @@ def audit(
             "attacks": settings,
             "command": command,
         },
-        "models": {name: {k: float(v.mean()) for k, v in ok.items()}},
+        "models": blocks["models"],
         "strong_components": {name: components},
-        "n": {k: len(v) for k, v in ok.items()},
-        "ci95": {
-            name: {
-                k: [round(b, 4) for b in wilson_interval(int(v.sum()), len(v))]
-                for k, v in ok.items()
-            }
-        },
+        "n": blocks["n"],
+        "ci95": blocks["ci95"],
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -271,11 +259,9 @@ def audit(
 
 
 def _plot(out: Path, result: dict, name: str) -> None:
-    import matplotlib
+    from keras_rbf.reports.figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     keys = [k for k in result["models"][name] if k != "clean"]
     eps = [0.0] + result["settings"]["eps"]
     acc = [result["models"][name][k] for k in ["clean", *keys]]
@@ -325,11 +311,7 @@ def _markdown(result: dict, rows: list[dict], name: str, seconds: float) -> str:
         "",
         "## Gradient-masking checklist (Athalye et al. 2018)",
         "",
-        "| check | values | result |",
-        "|---|---|---|",
-    ]
-    lines += [
-        f"| {r['check']} | {r['values']} | {'pass' if r['pass'] else '**FAIL**'} |" for r in rows
+        *masking.markdown(rows),
     ]
     lines += [
         "",

@@ -8,6 +8,8 @@
   its mean (does the model use the branch?);
 - `load_test_split(name)`: the test images and labels of a `keras_rbf.datasets` data set;
   `sample_indices(n_total, n)`: the fixed sample of them that reports and audits attack.
+- `predict_masks`, `evaluate_segmentation`, `segmentation_live_fractions`: the same for
+  segmentation models (binary masks, Dice / FPR / FNR, live fractions as recorded).
 
 `model` is a Keras model or any callable from a batch of images to logits (a squeezer in
 front of a model, say). Calls are eager and batch by batch: no graph is traced per
@@ -26,13 +28,16 @@ import numpy as np
 __all__ = [
     "accuracy",
     "correct",
+    "evaluate_segmentation",
     "load_test_split",
     "logits",
     "predict_labels",
+    "predict_masks",
     "rbf_branch_ablation",
     "rbf_layers",
     "rbf_live_fractions",
     "sample_indices",
+    "segmentation_live_fractions",
     "wilson_interval",
 ]
 
@@ -215,3 +220,26 @@ def sample_indices(n_total: int, n: int | None = None) -> np.ndarray:
     """
     order = np.random.RandomState(SAMPLE_SEED).permutation(n_total).astype("int64")
     return order if n is None else order[:n]
+
+
+def predict_masks(model: Callable, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """Binary masks `(N, H, W)` predicted by a segmentation logits model (or any callable)."""
+    from keras_rbf.analysis.segmentation_metrics import masks_from_logits
+
+    out = []
+    for start in range(0, len(x), batch_size):
+        out.append(keras.ops.convert_to_numpy(model(x[start : start + batch_size])))
+    return masks_from_logits(np.concatenate(out))
+
+
+def evaluate_segmentation(model: Callable, x: np.ndarray, y: np.ndarray, batch_size: int = 32):
+    """Dice, FPR, FNR (mean +- standard error over images) of a model on `(x, y)`."""
+    from keras_rbf.analysis.segmentation_metrics import scores
+
+    return scores(predict_masks(model, x, batch_size), y)
+
+
+def segmentation_live_fractions(model: keras.Model, x: np.ndarray) -> dict[str, float]:
+    """`rbf_live_fractions` in batches of 32 (segmentation images are large), rounded to
+    4 digits as segmentation cards and reports record them."""
+    return {k: round(float(v), 4) for k, v in rbf_live_fractions(model, x, batch_size=32).items()}

@@ -18,7 +18,7 @@ from typing import Any
 
 from keras_rbf.errors import UserError
 
-__all__ = ["load", "require", "names", "DatasetNotFoundError", "SPLITS"]
+__all__ = ["load", "load_entry", "require", "names", "DatasetNotFoundError", "SPLITS"]
 
 # The split names of the data contract, in order; a loader returns a subset of them.
 SPLITS = ("train", "validation", "test")
@@ -76,3 +76,18 @@ def require(name: str, splits: dict, needed: tuple[str, ...] = ("train", "valida
             f"{', '.join(splits) or 'none'}); {hint}"
         )
     return splits
+
+
+def load_entry(dataset: dict, data_dir: str | None = None) -> Any:
+    """`{split: (images, labels)}` of a zoo card's `dataset` entry.
+
+    Args:
+        dataset: the card's `{"name": ..., "kwargs": {...}}`.
+        data_dir: root of a data set on disk (ISIC 2017); ignored for the others.
+    """
+    kwargs = dict(dataset.get("kwargs", {}))
+    if dataset["name"] == "isic2017":
+        kwargs["data_dir"] = data_dir
+        if "image_size" in kwargs:
+            kwargs["image_size"] = tuple(kwargs["image_size"])  # JSON has lists
+    return load(dataset["name"], **kwargs)

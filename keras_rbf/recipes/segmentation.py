@@ -17,12 +17,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import keras
-import numpy as np
-
-from keras_rbf import datasets, zoo
-from keras_rbf.analysis.segmentation_metrics import masks_from_logits, scores
+from keras_rbf import zoo
+from keras_rbf.analysis.segmentation_metrics import scores
+from keras_rbf.datasets import load_entry as load_data
 from keras_rbf.errors import UserError
+
+# Shared with the segmentation report, which must not import training code: defined in
+# the models and evaluation modules, re-exported here under the names callers use.
+from keras_rbf.evaluate import evaluate_segmentation, predict_masks
+from keras_rbf.evaluate import segmentation_live_fractions as rbf_live_fractions
+from keras_rbf.models.compiling import compile_segmentation
 from keras_rbf.recipes import engine
 
 __all__ = [
@@ -37,52 +41,6 @@ __all__ = [
 ]
 
 FAMILY = "segmentation"
-
-
-def load_data(dataset: dict, data_dir: str | None = None) -> dict:
-    """`{split: (images, masks)}` of a card's `dataset` entry.
-
-    Args:
-        dataset: the card's `{"name": ..., "kwargs": {...}}`.
-        data_dir: root of a data set on disk (ISIC 2017); ignored for synthetic data.
-    """
-    kwargs = dict(dataset.get("kwargs", {}))
-    if dataset["name"] == "isic2017":
-        kwargs["data_dir"] = data_dir
-        if "image_size" in kwargs:
-            kwargs["image_size"] = tuple(kwargs["image_size"])
-    return datasets.load(dataset["name"], **kwargs)
-
-
-def compile_segmentation(
-    model: keras.Model, learning_rate: float = 1.0, rho: float = 0.95
-) -> keras.Model:
-    """Compiles with the paper's ADADELTA and per-pixel softmax cross-entropy on logits."""
-    model.compile(
-        optimizer=keras.optimizers.Adadelta(learning_rate=learning_rate, rho=rho),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
-    return model
-
-
-def predict_masks(model, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """Binary masks `(N, H, W)` predicted by a logits model (or any callable) on `x`."""
-    out = []
-    for start in range(0, len(x), batch_size):
-        out.append(keras.ops.convert_to_numpy(model(x[start : start + batch_size])))
-    return masks_from_logits(np.concatenate(out))
-
-
-def evaluate_segmentation(model, x: np.ndarray, y: np.ndarray, batch_size: int = 32) -> dict:
-    """Dice, FPR, FNR (mean +- standard error over images) of a model on `(x, y)`."""
-    return scores(predict_masks(model, x, batch_size), y)
-
-
-def rbf_live_fractions(model: keras.Model, x: np.ndarray) -> dict[str, float]:
-    """Live fraction (phi in (1e-3, 0.999)) of each RBF layer on inputs `x`."""
-    from keras_rbf.evaluate import rbf_live_fractions as _live
-
-    return {k: round(float(v), 4) for k, v in _live(model, x, batch_size=32).items()}
 
 
 def train(

@@ -33,24 +33,21 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from keras_rbf import zoo
 from keras_rbf.attacks import L1BIM, PGD, LinfBIM
 from keras_rbf.cli_args import ArgumentParser, positive_int
 from keras_rbf.datasets import chestxray14
 from keras_rbf.defenses.squeezing import bit_depth_squeeze
 from keras_rbf.evaluate import correct as _correct
+from keras_rbf.evaluate import rbf_live_fractions
 from keras_rbf.recipes import chest as recipe
+from keras_rbf.reports import references
 
-__all__ = ["main", "evaluate", "write_markdown", "PAPER_TABLE3"]
+__all__ = ["main", "evaluate", "write_markdown"]
 
 ORIG_NAME = "inception_resnet_v2_chest"
 PROP_NAME = "inception_resnet_v2_rbf_chest"
 COLUMNS = ("ORIG", "GDA", "FSM", "FSM (BPDA)", "PROP")
-# Table 3 as best read from the extracted paper text (columns ORIG, GDA, FSM, PROP).
-PAPER_TABLE3 = {
-    "l1_bim": {"ORIG": 0.0, "GDA": 0.0, "FSM": 0.55, "PROP": 0.63},
-    "linf_bim": {"ORIG": 0.0, "GDA": 0.0, "FSM": 0.54, "PROP": 0.65},
-    "clean": {"ORIG": 0.74, "GDA": 0.75, "FSM": 0.57, "PROP": 0.74},
-}
 
 
 def _bpda_squeeze(bits: int):
@@ -63,15 +60,20 @@ def _bpda_squeeze(bits: int):
     return squeeze
 
 
-
-
 def _strong_pgd(craft_fn, eval_fn, x, y, eps, iters, restarts, batch_size, seed) -> np.ndarray:
     """Per-example correctness of `eval_fn` under L-inf PGD with random starts crafted on
     `craft_fn` (an example counts as correct only if every restart fails)."""
     correct = np.ones(len(x), bool)
     for r in range(restarts):
-        attack = PGD(craft_fn, batch_size=batch_size, eps=eps, nb_iter=iters,
-                     eps_iter=min(eps, 2.5 * eps / iters), rand_init=True, seed=seed + r)
+        attack = PGD(
+            craft_fn,
+            batch_size=batch_size,
+            eps=eps,
+            nb_iter=iters,
+            eps_iter=min(eps, 2.5 * eps / iters),
+            rand_init=True,
+            seed=seed + r,
+        )
         correct &= _correct(eval_fn, attack.generate(x, y), y, batch_size)
     return correct
 
@@ -94,16 +96,27 @@ def evaluate(models: dict, x: np.ndarray, y: np.ndarray, settings: dict) -> dict
     squeeze = lambda v: bit_depth_squeeze(v, s["fsm_bits"])  # noqa: E731
     orig = models["ORIG"]
     fns = {
-        "ORIG": orig, "GDA": models["GDA"], "PROP": models["PROP"],
+        "ORIG": orig,
+        "GDA": models["GDA"],
+        "PROP": models["PROP"],
         "FSM": lambda v: orig(squeeze(v)),
-        "FSM (BPDA)": (lambda sq: (lambda v: orig(sq(v))))(_bpda_squeeze(s["fsm_bits"])),
+        "FSM (BPDA)": (lambda sq: lambda v: orig(sq(v)))(_bpda_squeeze(s["fsm_bits"])),
     }
     rows = {"clean": {}, "l1_bim": {}, "linf_bim": {}, "strong_linf": {}}
     attacks = {
-        "l1_bim": (L1BIM, dict(eps=s["l1_eps"], eps_iter=s["l1_eps_iter"], nb_iter=s["nb_iter"],
-                               sparsity=s["l1_sparsity"])),
-        "linf_bim": (LinfBIM, dict(eps=s["linf_eps"], eps_iter=s["linf_eps_iter"],
-                                   nb_iter=s["nb_iter"])),
+        "l1_bim": (
+            L1BIM,
+            dict(
+                eps=s["l1_eps"],
+                eps_iter=s["l1_eps_iter"],
+                nb_iter=s["nb_iter"],
+                sparsity=s["l1_sparsity"],
+            ),
+        ),
+        "linf_bim": (
+            LinfBIM,
+            dict(eps=s["linf_eps"], eps_iter=s["linf_eps_iter"], nb_iter=s["nb_iter"]),
+        ),
     }
     linf_correct = {}
     for col in COLUMNS:
@@ -119,8 +132,17 @@ def evaluate(models: dict, x: np.ndarray, y: np.ndarray, settings: dict) -> dict
             if row == "linf_bim":
                 linf_correct[col] = ok
         if s["strong_iters"] > 0:
-            strong = _strong_pgd(attacked, fn, x, y, s["linf_eps"], s["strong_iters"],
-                                 s["strong_restarts"], bs, s["seed"])
+            strong = _strong_pgd(
+                attacked,
+                fn,
+                x,
+                y,
+                s["linf_eps"],
+                s["strong_iters"],
+                s["strong_restarts"],
+                bs,
+                s["seed"],
+            )
             rows["strong_linf"][col] = float(np.mean(linf_correct[col] & strong))
     return rows
 
@@ -140,10 +162,15 @@ def write_markdown(report: dict, path: Path) -> None:
     ]
     labels = {
         "l1_bim": (f"L1 BIM (eps {s['l1_eps']:g}, step {s['l1_eps_iter']:g})", s["nb_iter"]),
-        "linf_bim": (f"Linf BIM (eps {s['linf_eps']:g}, step {s['linf_eps_iter']:g})", s["nb_iter"]),
+        "linf_bim": (
+            f"Linf BIM (eps {s['linf_eps']:g}, step {s['linf_eps_iter']:g})",
+            s["nb_iter"],
+        ),
         "clean": ("Clean", "-"),
-        "strong_linf": (f"Linf PGD, worst of BIM and {s['strong_restarts']} random start(s)",
-                        s["strong_iters"]),
+        "strong_linf": (
+            f"Linf PGD, worst of BIM and {s['strong_restarts']} random start(s)",
+            s["strong_iters"],
+        ),
     }
     for row, (label, iters) in labels.items():
         if not acc.get(row):
@@ -151,12 +178,16 @@ def write_markdown(report: dict, path: Path) -> None:
         cells = " | ".join(f"{acc[row][c]:.3f}" for c in COLUMNS)
         lines.append(f"| {label} | {iters} | {cells} |")
     lines += ["", "Paper (as best read from the extracted text; ORIG / GDA / FSM / PROP):", ""]
-    for row, vals in PAPER_TABLE3.items():
-        lines.append(f"- {row}: " + " / ".join(f"{vals[c]:.2f}" for c in ("ORIG", "GDA", "FSM", "PROP")))
+    for row, vals in report["paper"].items():
+        lines.append(
+            f"- {row}: " + " / ".join(f"{vals[c]:.2f}" for c in ("ORIG", "GDA", "FSM", "PROP"))
+        )
     lines += ["", "Models:", ""]
     for col, info in report["models"].items():
-        lines.append(f"- {col}: {info['source']}; RBF live fractions on test: "
-                     f"{json.dumps(info.get('rbf_live_fraction_test', {}))}")
+        lines.append(
+            f"- {col}: {info['source']}; RBF live fractions on test: "
+            f"{json.dumps(info.get('rbf_live_fraction_test', {}))}"
+        )
     lines += ["", "Notes:", ""] + [f"- {n}" for n in report["notes"]]
     lines += ["", f"Command: `{report['command']}`", ""]
     path.write_text("\n".join(lines))
@@ -171,35 +202,64 @@ def _get_model(name, weights, image_size, blocks, splits, args, gda_stddev=None)
         return model, {"source": f"weights {weights}"}
     run_dir = Path(tempfile.mkdtemp(prefix=f"{name}-"))  # backups of this in-report run
     history = recipe.train_model(
-        model, splits, args.epochs, image_size, run_dir, args.train_batch_size,
+        model,
+        splits,
+        args.epochs,
+        image_size,
+        run_dir,
+        args.train_batch_size,
         args.steps_per_epoch,
-        gda_stddev, args.seed, run_eagerly=args.run_eagerly, verbose=0,
+        gda_stddev,
+        args.seed,
+        run_eagerly=args.run_eagerly,
+        verbose=0,
     )
     return model, {
         "source": f"trained here: {args.epochs} epoch(s) x {history['steps_per_epoch']} steps, "
-                  f"batch {args.train_batch_size}" + (f", GDA stddev {gda_stddev}" if gda_stddev else ""),
+        f"batch {args.train_batch_size}" + (f", GDA stddev {gda_stddev}" if gda_stddev else ""),
         "history": history,
     }
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(prog="keras-rbf reproduce chest", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(
+        prog="keras-rbf reproduce chest",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--data-dir", default=os.environ.get(chestxray14.ENV_VAR))
-    p.add_argument("--out-dir", default="reports/chest",
-                   help="output folder (default reports/chest)")
+    p.add_argument(
+        "--out-dir", default="reports/chest", help="output folder (default reports/chest)"
+    )
     p.add_argument("--image-size", type=positive_int, default=299)
-    p.add_argument("--blocks", type=positive_int, nargs=3, default=None,
-                   help="Inception-ResNet A/B/C repeats; default the paper's 10 20 10")
-    p.add_argument("--rbf-placement", nargs="+", default=None,
-                   help="RBF block positions of PROP; default all five (the card's)")
+    p.add_argument(
+        "--blocks",
+        type=positive_int,
+        nargs=3,
+        default=None,
+        help="Inception-ResNet A/B/C repeats; default the paper's 10 20 10",
+    )
+    p.add_argument(
+        "--rbf-placement",
+        nargs="+",
+        default=None,
+        help="RBF block positions of PROP; default all five (the card's)",
+    )
     p.add_argument("--fraction", type=float, default=1.0, help="scales the paper's split counts")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of the split, of the models trained here and of the strong attack's "
-                        "random starts (default 0)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the split, of the models trained here and of the strong attack's "
+        "random starts (default 0)",
+    )
     for col in ("orig", "gda", "prop"):
-        p.add_argument(f"--{col}-weights", help=f"weight file of {col.upper()}; default: train it here")
-    p.add_argument("--epochs", type=positive_int, default=30, help="training epochs where no weights are given")
+        p.add_argument(
+            f"--{col}-weights", help=f"weight file of {col.upper()}; default: train it here"
+        )
+    p.add_argument(
+        "--epochs", type=positive_int, default=30, help="training epochs where no weights are given"
+    )
     p.add_argument("--steps-per-epoch", type=positive_int, default=None)
     p.add_argument("--train-batch-size", type=positive_int, default=4)
     p.add_argument("--gda-stddev", type=float, default=0.1)
@@ -207,8 +267,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--nb-iter", type=positive_int, default=5)
     p.add_argument("--linf-eps", type=float, default=0.02)
     p.add_argument("--linf-eps-iter", type=float, default=None, help="default 2.5 eps / nb_iter")
-    p.add_argument("--l1-eps", type=float, default=None,
-                   help="default 0.005 x pixels (mean |change| 0.005 per pixel)")
+    p.add_argument(
+        "--l1-eps",
+        type=float,
+        default=None,
+        help="default 0.005 x pixels (mean |change| 0.005 per pixel)",
+    )
     p.add_argument("--l1-eps-iter", type=float, default=None, help="default 2.5 eps / nb_iter")
     p.add_argument("--l1-sparsity", type=float, default=0.99)
     p.add_argument("--strong-iters", type=int, default=50, help="0 skips the strong attack")
@@ -237,25 +301,39 @@ def main(dataset: str = "chest", argv: list[str] | None = None) -> int:
     pixels = size * size * channels
     l1_eps = args.l1_eps or 0.005 * pixels
     settings = {
-        "image_size": size, "channels": channels, "blocks": blocks, "seed": args.seed,
-        "rbf_placement": args.rbf_placement or list(recipe.zoo.card(PROP_NAME)["builder_kwargs"]["rbf_placement"]),
+        "image_size": size,
+        "channels": channels,
+        "blocks": blocks,
+        "seed": args.seed,
+        "rbf_placement": args.rbf_placement
+        or list(zoo.card(PROP_NAME)["builder_kwargs"]["rbf_placement"]),
         "nb_iter": args.nb_iter,
         "linf_eps": args.linf_eps,
-        "linf_eps_iter": args.linf_eps_iter or min(args.linf_eps, 2.5 * args.linf_eps / args.nb_iter),
-        "l1_eps": l1_eps, "l1_eps_iter": args.l1_eps_iter or min(l1_eps, 2.5 * l1_eps / args.nb_iter),
-        "l1_sparsity": args.l1_sparsity, "fsm_bits": args.fsm_bits, "gda_stddev": args.gda_stddev,
-        "strong_iters": args.strong_iters, "strong_restarts": args.strong_restarts,
-        "batch_size": args.batch_size, "attack_labels": "true labels (untargeted)",
+        "linf_eps_iter": args.linf_eps_iter
+        or min(args.linf_eps, 2.5 * args.linf_eps / args.nb_iter),
+        "l1_eps": l1_eps,
+        "l1_eps_iter": args.l1_eps_iter or min(l1_eps, 2.5 * l1_eps / args.nb_iter),
+        "l1_sparsity": args.l1_sparsity,
+        "fsm_bits": args.fsm_bits,
+        "gda_stddev": args.gda_stddev,
+        "strong_iters": args.strong_iters,
+        "strong_restarts": args.strong_restarts,
+        "batch_size": args.batch_size,
+        "attack_labels": "true labels (untargeted)",
     }
     models, infos = {}, {}
-    for col, name, weights, gda in (("ORIG", ORIG_NAME, args.orig_weights, None),
-                                    ("GDA", ORIG_NAME, args.gda_weights, args.gda_stddev),
-                                    ("PROP", PROP_NAME, args.prop_weights, None)):
+    for col, name, weights, gda in (
+        ("ORIG", ORIG_NAME, args.orig_weights, None),
+        ("GDA", ORIG_NAME, args.gda_weights, args.gda_stddev),
+        ("PROP", PROP_NAME, args.prop_weights, None),
+    ):
         keras.utils.set_random_seed(args.seed)
         models[col], infos[col] = _get_model(name, weights, size, args.blocks, splits, args, gda)
-        infos[col]["rbf_live_fraction_test"] = recipe.rbf_live_fractions(models[col], x)
+        infos[col]["rbf_live_fraction_test"] = rbf_live_fractions(models[col], x)
     accuracy = evaluate(models, x, y, settings)
-    counts = {k: [int(np.sum(v.labels == 0)), int(np.sum(v.labels == 1))] for k, v in splits.items()}
+    counts = {
+        k: [int(np.sum(v.labels == 0)), int(np.sum(v.labels == 1))] for k, v in splits.items()
+    }
     notes = [
         "The paper gives no attack budgets for Table 3; the settings above are this run's.",
         "FSM: bit-depth reduction to fsm_bits bits before ORIG. 'FSM' crafts the attacks on "
@@ -267,18 +345,33 @@ def main(dataset: str = "chest", argv: list[str] | None = None) -> int:
         "Linf BIM: CleverHans 4 basic_iterative_method.",
     ]
     if counts != {k: list(v) for k, v in chestxray14.PAPER_COUNTS.items()}:
-        notes.append(f"Split counts (negative, positive) {counts} differ from the paper's "
-                     f"{ {k: list(v) for k, v in chestxray14.PAPER_COUNTS.items()} }: not the paper's setting.")
+        notes.append(
+            f"Split counts (negative, positive) {counts} differ from the paper's "
+            f"{ {k: list(v) for k, v in chestxray14.PAPER_COUNTS.items()} }: "
+            "not the paper's setting."
+        )
     if blocks != [10, 20, 10] or size != 299:
-        notes.append("Not the paper's network: input size or block repeats differ from 299 / 10 20 10.")
+        notes.append(
+            "Not the paper's network: input size or block repeats differ from 299 / 10 20 10."
+        )
     if args.rbf_placement:
-        notes.append(f"PROP has RBF blocks only at {args.rbf_placement}, not at all five positions.")
+        notes.append(
+            f"PROP has RBF blocks only at {args.rbf_placement}, not at all five positions."
+        )
     report = {
-        "dataset": "chest", "paper_table": 3,
-        "data": {"data_dir": str(args.data_dir), "split_counts_neg_pos": counts,
-                 "n_test": int(len(y)), "n_test_positive": int(np.sum(y == 1))},
-        "settings": settings, "models": infos, "accuracy": accuracy,
-        "paper": PAPER_TABLE3, "notes": notes,
+        "dataset": "chest",
+        "paper_table": 3,
+        "data": {
+            "data_dir": str(args.data_dir),
+            "split_counts_neg_pos": counts,
+            "n_test": int(len(y)),
+            "n_test_positive": int(np.sum(y == 1)),
+        },
+        "settings": settings,
+        "models": infos,
+        "accuracy": accuracy,
+        "paper": references.load("paper_table3").values,
+        "notes": notes,
         "command": "keras-rbf reproduce chest " + " ".join(shlex.quote(a) for a in (argv or [])),
         "seconds": round(time.time() - start, 1),
     }

@@ -1,4 +1,4 @@
-"""Tables 4-6 and Fig. 5 of the paper for a segmentation data set: `keras-rbf reproduce synthlesion`.
+"""Tables 4-6 and Fig. 5 of the paper for a segmentation set: `keras-rbf reproduce synthlesion`.
 
 For U-Net and V-Net, plain (ORIG) and with RBF blocks (PROP), from the zoo:
 
@@ -40,14 +40,13 @@ from keras_rbf import zoo
 from keras_rbf.analysis.segmentation_metrics import scores
 from keras_rbf.attacks.dag import DAG
 from keras_rbf.cli_args import ArgumentParser, positive_int
+from keras_rbf.datasets import load_entry
 from keras_rbf.defenses.adversarial_training import adversarial_fit
 from keras_rbf.errors import UserError
-from keras_rbf.recipes.segmentation import (
-    compile_segmentation,
-    load_data,
-    predict_masks,
-    rbf_live_fractions,
-)
+from keras_rbf.evaluate import predict_masks
+from keras_rbf.evaluate import segmentation_live_fractions as rbf_live_fractions
+from keras_rbf.models.compiling import compile_segmentation
+from keras_rbf.reports import masking
 
 __all__ = ["run", "main", "zoo_models", "ablation_models", "write_markdown"]
 
@@ -62,8 +61,9 @@ def zoo_models(dataset: str) -> dict[str, tuple[str, str]]:
     out = {}
     for orig in zoo.find(dataset=dataset, family="segmentation", role="ORIG"):
         net = NETWORKS[zoo.card(orig)["builder"].rsplit(":", 1)[1]]
-        props = [n for n in zoo.find(dataset=dataset, role="PROP")
-                 if zoo.card(n)["variant_of"] == orig]
+        props = [
+            n for n in zoo.find(dataset=dataset, role="PROP") if zoo.card(n)["variant_of"] == orig
+        ]
         if props:
             out[net] = (orig, props[0])
     return out
@@ -82,8 +82,10 @@ def ablation_models(prop: str) -> dict[tuple[bool, bool], str]:
 def _squeezers() -> dict[str, Callable]:
     from keras_rbf.defenses.squeezing import gaussian_squeeze, median_squeeze
 
-    return {"FSG": lambda x: gaussian_squeeze(x, sigma=1.0),
-            "FSM": lambda x: median_squeeze(x, size=3)}
+    return {
+        "FSG": lambda x: gaussian_squeeze(x, sigma=1.0),
+        "FSM": lambda x: median_squeeze(x, size=3),
+    }
 
 
 def _log(message: str) -> None:
@@ -106,11 +108,16 @@ def _fmt(s: dict) -> str:
 def _attack_and_score(fn, x, y, iterations, gamma, batch_size) -> tuple[dict, dict]:
     """DAG against `fn`; returns (`{"clean"|"10i"|...: scores}`, `{m: adversarial images}`)."""
     res = DAG(fn, gamma=gamma, iterations=max(iterations), batch_size=batch_size).run(
-        x, y, record_at=iterations)
+        x, y, record_at=iterations
+    )
     out = {"clean": scores(predict_masks(fn, x, batch_size), y)}
     for m in iterations:
         out[f"{m}i"] = scores(predict_masks(fn, res.snapshots[m], batch_size), y)
-        out[f"{m}i"]["drop_percent"] = 100.0 * (out["clean"]["dice"]["mean"] - out[f"{m}i"]["dice"]["mean"]) / max(out["clean"]["dice"]["mean"], 1e-12)
+        out[f"{m}i"]["drop_percent"] = (
+            100.0
+            * (out["clean"]["dice"]["mean"] - out[f"{m}i"]["dice"]["mean"])
+            / max(out["clean"]["dice"]["mean"], 1e-12)
+        )
         out[f"{m}i"]["mean_iterations_run"] = float(np.mean(np.minimum(res.iterations_run, m)))
     return out, res.snapshots
 
@@ -194,7 +201,7 @@ def run(
     out_dir = Path(out_dir or Path("reports") / dataset)
     out_dir.mkdir(parents=True, exist_ok=True)
     card = zoo.card(next(iter(pairs.values()))[0])
-    data = data or load_data(card["dataset"], data_dir)
+    data = data or load_entry(card["dataset"], data_dir)
     x_test, y_test = data["test"][0][:num_test], data["test"][1][:num_test].astype("int32")
     x_train, y_train = data["train"][0], data["train"][1].astype("int32")
     iterations = tuple(sorted(set(int(m) for m in iterations)))
@@ -202,24 +209,37 @@ def run(
     timings: dict[str, float] = {}
     advt = {"train_images": advt_train, "epochs": advt_epochs, "dag_iterations": advt_iterations}
     _add_advt(models, pairs, x_train, y_train, gamma, advt, seed, timings)
-    table4, adversarial, predictions = _table4(models, pairs, x_test, y_test, iterations,
-                                               gamma, batch_size, num_figure, timings)
+    table4, adversarial, predictions = _table4(
+        models, pairs, x_test, y_test, iterations, gamma, batch_size, num_figure, timings
+    )
     table5, label = _table5(models, pairs, adversarial, y_test, iterations, batch_size)
     t = time.perf_counter()
     prop_net = "V-Net" if "V-Net" in pairs else "U-Net"
     prop_entry = pairs[prop_net][1]
     schedule = {"train_images": ablation_train, "epochs": ablation_epochs}
     variants = ablation_models(prop_entry) if ablation_source == "zoo" else {}
-    table6 = _table6(prop_entry, variants, ablation,
-                     x_train, y_train, x_test, y_test, iterations, gamma, batch_size, schedule,
-                     seed, weights, build_overrides)
+    attack = {"iterations": iterations, "gamma": gamma, "batch_size": batch_size}
+    build = {"schedule": schedule, "seed": seed, "weights": weights, "overrides": build_overrides}
+    cut = {"train": (x_train, y_train), "test": (x_test, y_test)}
+    table6 = _table6(prop_entry, variants, ablation, cut, attack, build)
     timings["table6"] = round(time.perf_counter() - t, 1)
 
-    live = {models[(net, "PROP")][0]: rbf_live_fractions(models[(net, "PROP")][1], x_test)
-            for net in pairs}
-    checks = _masking_checks(table4, table5, iterations, label)
-    figures = [_figure(out_dir / f"fig5_{net.lower().replace('-', '')}.png", net, x_test[:num_figure],
-                       y_test[:num_figure], predictions, max(iterations)) for net in pairs]
+    live = {
+        models[(net, "PROP")][0]: rbf_live_fractions(models[(net, "PROP")][1], x_test)
+        for net in pairs
+    }
+    checks = masking.segmentation_checklist(table4, table5, iterations, label)
+    figures = [
+        _figure(
+            out_dir / f"fig5_{net.lower().replace('-', '')}.png",
+            net,
+            x_test[:num_figure],
+            y_test[:num_figure],
+            predictions,
+            max(iterations),
+        )
+        for net in pairs
+    ]
     timings["total"] = round(time.perf_counter() - t_start, 1)
     results = {
         "dataset": dataset,
@@ -227,12 +247,24 @@ def run(
         "command": command,
         "models": {f"{net} {m}": models[(net, m)][0] for net, m in models},
         "weights": weights,
-        "settings": _settings(pairs, len(x_test), gamma, iterations, advt, ablation_source,
-                              {**schedule, "train_images": min(ablation_train, len(x_train))},
-                              seed, prop_entry),
-        "table4": table4, "table5": table5, "table6": table6,
-        "rbf_live_fraction_test": live, "gradient_masking_checks": checks,
-        "figures": [f.name for f in figures], "seconds": timings,
+        "settings": _settings(
+            pairs,
+            len(x_test),
+            gamma,
+            iterations,
+            advt,
+            ablation_source,
+            {**schedule, "train_images": min(ablation_train, len(x_train))},
+            seed,
+            prop_entry,
+        ),
+        "table4": table4,
+        "table5": table5,
+        "table6": table6,
+        "rbf_live_fraction_test": live,
+        "gradient_masking_checks": checks,
+        "figures": [f.name for f in figures],
+        "seconds": timings,
     }
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out_dir / "README.md").write_text(write_markdown(results))
@@ -251,15 +283,24 @@ def _add_advt(models, pairs, x_train, y_train, gamma, advt, seed, timings) -> No
         if advt["epochs"] > 0:  # 0: ADVT = ORIG, for smoke tests of the pipeline only
             n = advt["train_images"]
             dag_attack = DAG(model, gamma=gamma, iterations=advt["dag_iterations"])
-            adversarial_fit(model, x_train[:n], y_train[:n], dag_attack, epochs=advt["epochs"],
-                            batch_size=16, adversarial_fraction=0.5, seed=seed)
+            adversarial_fit(
+                model,
+                x_train[:n],
+                y_train[:n],
+                dag_attack,
+                epochs=advt["epochs"],
+                batch_size=16,
+                adversarial_fraction=0.5,
+                seed=seed,
+            )
         models[(net, "ADVT")] = (f"{entry} + ADVT fine-tuning (this run)", model)
         timings[f"advt_{net}"] = round(time.perf_counter() - t, 1)
         _log(f"ADVT {net}: {timings[f'advt_{net}']} s")
 
 
-def _table4(models, pairs, x_test, y_test, iterations, gamma, batch_size, num_figure,
-            timings) -> tuple[dict, dict, dict]:
+def _table4(
+    models, pairs, x_test, y_test, iterations, gamma, batch_size, num_figure, timings
+) -> tuple[dict, dict, dict]:
     """Table 4 (white box) and the adversarial images reused by Table 5 and Fig. 5.
 
     Returns:
@@ -273,7 +314,9 @@ def _table4(models, pairs, x_test, y_test, iterations, gamma, batch_size, num_fi
             t = time.perf_counter()
             base_key = (net, "ORIG") if method in squeezers else (net, method)
             fn = _pipeline(models[base_key][1], squeezers.get(method))
-            table4[net][method], snaps = _attack_and_score(fn, x_test, y_test, iterations, gamma, batch_size)
+            table4[net][method], snaps = _attack_and_score(
+                fn, x_test, y_test, iterations, gamma, batch_size
+            )
             adversarial[(net, method)] = snaps
             predictions[(net, method)] = {
                 "clean": predict_masks(fn, x_test[:num_figure]),
@@ -291,13 +334,19 @@ def _table5(models, pairs, adversarial, y_test, iterations, batch_size) -> tuple
         `(table5, label)`: `{"<m>i": {source: {target: scores}}}` and `(net, role) -> name`.
     """
     nets = [(net, m) for net in pairs for m in ("ORIG", "PROP")]
-    label = {("U-Net", "ORIG"): "U-Net", ("U-Net", "PROP"): "U-PROP",
-             ("V-Net", "ORIG"): "V-Net", ("V-Net", "PROP"): "V-PROP"}
+    label = {
+        ("U-Net", "ORIG"): "U-Net",
+        ("U-Net", "PROP"): "U-PROP",
+        ("V-Net", "ORIG"): "V-Net",
+        ("V-Net", "PROP"): "V-PROP",
+    }
     table5 = {}
     for m in iterations:
         table5[f"{m}i"] = {
             label[src]: {
-                label[dst]: scores(predict_masks(models[dst][1], adversarial[src][m], batch_size), y_test)
+                label[dst]: scores(
+                    predict_masks(models[dst][1], adversarial[src][m], batch_size), y_test
+                )
                 for dst in nets
             }
             for src in nets
@@ -305,31 +354,52 @@ def _table5(models, pairs, adversarial, y_test, iterations, batch_size) -> tuple
     return table5, label
 
 
-def _table6(prop_entry, zoo_variants, ablation, x_train, y_train, x_test, y_test, iterations,
-            gamma, batch_size, schedule, seed, weights, build_overrides) -> dict:
+def _table6(prop_entry, zoo_variants, ablation, data: dict, attack: dict, build: dict) -> dict:
     """Table 6: the PROP net with Psi / beta learned or frozen, from the zoo where
     `zoo_variants` has the variant (same recipe as PROP), else trained here on
-    `schedule["train_images"]` images for `schedule["epochs"]` epochs."""
+    `schedule["train_images"]` images for `schedule["epochs"]` epochs.
+
+    Args:
+        prop_entry: the PROP zoo entry whose variants Table 6 compares.
+        zoo_variants: `{(learn_psi, learn_beta): zoo entry}` (`ablation_models`).
+        ablation: the `(learn_psi, learn_beta)` variants to report.
+        data: `{"train": (x, y), "test": (x, y)}` (labels int32, test already cut).
+        attack: DAG's `iterations`, `gamma` and `batch_size`.
+        build: `schedule`, `seed`, `weights` and builder `overrides`.
+
+    Returns:
+        `{variant: DAG scores, "rbf_live_fraction_test", "source"}`.
+    """
+    (x_train, y_train), (x_test, y_test) = data["train"], data["test"]
+    schedule, seed, weights = build["schedule"], build["seed"], build["weights"]
+    build_overrides = build["overrides"]
     t = time.perf_counter()
     table6 = {}
     for learn_psi, learn_beta in ablation:
-        variant = f"psi={'learned' if learn_psi else 'identity'}, beta={'learned' if learn_beta else 'fixed'}"
+        psi, beta = "learned" if learn_psi else "identity", "learned" if learn_beta else "fixed"
+        variant = f"psi={psi}, beta={beta}"
         entry = zoo_variants.get((learn_psi, learn_beta))
         if entry:
             model = zoo.load(entry, weights=weights, **(build_overrides or {}))
             source = f"zoo:{entry}"
         else:
             keras.utils.set_random_seed(seed)
-            rbf_kwargs = {**zoo.card(prop_entry)["builder_kwargs"].get("rbf_kwargs", {}),
-                          "learn_psi": learn_psi, "learn_beta": learn_beta}
+            rbf_kwargs = {
+                **zoo.card(prop_entry)["builder_kwargs"].get("rbf_kwargs", {}),
+                "learn_psi": learn_psi,
+                "learn_beta": learn_beta,
+            }
             model = zoo.build(prop_entry, **{**(build_overrides or {}), "rbf_kwargs": rbf_kwargs})
             n, epochs = schedule["train_images"], schedule["epochs"]
             if epochs > 0:  # 0: untrained, for smoke tests of the pipeline only
                 compile_segmentation(model)
-                model.fit(x_train[:n], y_train[:n], batch_size=16,
-                          epochs=epochs, shuffle=True, verbose=0)
+                model.fit(
+                    x_train[:n], y_train[:n], batch_size=16, epochs=epochs, shuffle=True, verbose=0
+                )
             source = f"trained in this run ({epochs} epochs on {min(n, len(x_train))} images)"
-        res, _ = _attack_and_score(model, x_test, y_test, iterations, gamma, batch_size)
+        res, _ = _attack_and_score(
+            model, x_test, y_test, attack["iterations"], attack["gamma"], attack["batch_size"]
+        )
         res["rbf_live_fraction_test"] = rbf_live_fractions(model, x_test)
         res["source"] = source
         table6[variant] = res
@@ -337,53 +407,52 @@ def _table6(prop_entry, zoo_variants, ablation, x_train, y_train, x_test, y_test
     return table6
 
 
-def _settings(pairs, num_test, gamma, iterations, advt, ablation_source, schedule, seed,
-              prop_entry) -> dict:
+def _settings(
+    pairs, num_test, gamma, iterations, advt, ablation_source, schedule, seed, prop_entry
+) -> dict:
     """The run's settings as `results.json` records them."""
     return {
-        "networks": list(pairs), "num_test": int(num_test),
-        "dag": {"gamma": gamma, "iterations": list(iterations), "clip": [0.0, 1.0],
-                "targets": "flipped labels", "true_labels": "ground truth"},
-        "FSG": "gaussian_squeeze(sigma=1.0)", "FSM": "median_squeeze(size=3)",
-        "ADVT": {"from": "ORIG zoo weights", **advt, "adversarial_fraction": 0.5,
-                 "optimizer": "Adadelta(1.0, rho=0.95)", "batch_size": 16},
-        "ablation": {"source": ablation_source, **schedule,
-                     "optimizer": "Adadelta(1.0, rho=0.95)", "batch_size": 16, "seed": seed,
-                     "architecture": prop_entry},
+        "networks": list(pairs),
+        "num_test": int(num_test),
+        "dag": {
+            "gamma": gamma,
+            "iterations": list(iterations),
+            "clip": [0.0, 1.0],
+            "targets": "flipped labels",
+            "true_labels": "ground truth",
+        },
+        "FSG": "gaussian_squeeze(sigma=1.0)",
+        "FSM": "median_squeeze(size=3)",
+        "ADVT": {
+            "from": "ORIG zoo weights",
+            **advt,
+            "adversarial_fraction": 0.5,
+            "optimizer": "Adadelta(1.0, rho=0.95)",
+            "batch_size": 16,
+        },
+        "ablation": {
+            "source": ablation_source,
+            **schedule,
+            "optimizer": "Adadelta(1.0, rho=0.95)",
+            "batch_size": 16,
+            "seed": seed,
+            "architecture": prop_entry,
+        },
         "white_box": "DAG gradients through the whole pipeline, squeezers included",
     }
-
-
-def _masking_checks(table4, table5, iterations, label) -> list[dict]:
-    checks = []
-    lo, hi = min(iterations), max(iterations)
-    for net, rows in table4.items():
-        for method, r in rows.items():
-            ok = r[f"{hi}i"]["dice"]["mean"] <= r[f"{lo}i"]["dice"]["mean"] + 1e-9
-            checks.append({"check": f"{net} {method}: Dice after {hi} iterations <= after {lo}", "passed": bool(ok)})
-    inv = {v: k for k, v in label.items()}
-    matrix = table5[f"{hi}i"]
-    for dst_name in matrix:
-        net, method = inv[dst_name]
-        sources = [src for src in matrix if src != dst_name]
-        if not sources:
-            continue
-        white = table4[net][method][f"{hi}i"]["dice"]["mean"]
-        black = min(matrix[src][dst_name]["dice"]["mean"] for src in sources)
-        checks.append({"check": f"{dst_name}: white-box Dice ({white:.4f}) <= best transfer attack ({black:.4f})",
-                       "passed": bool(white <= black + 1e-9)})
-    return checks
 
 
 def _figure(path: Path, net: str, x, y, predictions, iters) -> Path:
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from keras_rbf.reports.figures import pyplot
 
+    plt = pyplot()
     red = matplotlib.colors.ListedColormap(["red"])
     n = len(x)
-    fig, axes = plt.subplots(n, len(METHODS) + 1, figsize=(2.0 * (len(METHODS) + 1), 2.0 * n), squeeze=False)
+    fig, axes = plt.subplots(
+        n, len(METHODS) + 1, figsize=(2.0 * (len(METHODS) + 1), 2.0 * n), squeeze=False
+    )
     for i in range(n):
         axes[i, 0].imshow(x[i])
         axes[i, 0].contour(y[i], levels=[0.5], colors="lime", linewidths=1)
@@ -394,15 +463,19 @@ def _figure(path: Path, net: str, x, y, predictions, iters) -> Path:
             pred = predictions[(net, method)]["adv"][i]
             # Filled overlay: under attack the prediction is often "everything but the
             # lesion", which contours alone make hard to read.
-            axes[i, j].imshow(np.ma.masked_where(pred == 0, pred), cmap=red, alpha=0.45,
-                              vmin=0, vmax=1)
+            axes[i, j].imshow(
+                np.ma.masked_where(pred == 0, pred), cmap=red, alpha=0.45, vmin=0, vmax=1
+            )
             axes[i, j].contour(y[i], levels=[0.5], colors="lime", linewidths=1)
             if i == 0:
                 axes[i, j].set_title(f"{method} (DAG {iters}i)", fontsize=8)
     for ax in axes.ravel():
         ax.axis("off")
-    fig.suptitle(f"{net}: ground truth (green outline) and predicted lesion under DAG {iters} "
-                 "iterations (red fill)", fontsize=9)
+    fig.suptitle(
+        f"{net}: ground truth (green outline) and predicted lesion under DAG {iters} "
+        "iterations (red fill)",
+        fontsize=9,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
@@ -414,53 +487,92 @@ def write_markdown(r: dict) -> str:
     its = r["settings"]["dag"]["iterations"]
     lines = [f"# Segmentation robustness on `{r['dataset']}` (paper Tables 4-6, Fig. 5)", ""]
     if r["synthetic"]:
-        lines += ["**SYNTHETIC data.** These images come from `keras_rbf.datasets.synthetic_lesions`, "
-                  "not from ISIC 2017; the numbers below test the pipeline and say nothing about "
-                  "skin-lesion segmentation. ISIC 2017 numbers need the real data "
-                  "(`keras-rbf reproduce isic2017 --data-dir ROOT` with trained `*_skin` weights).", ""]
+        lines += [
+            "**SYNTHETIC data.** These images come from `keras_rbf.datasets.synthetic_lesions`, "
+            "not from ISIC 2017; the numbers below test the pipeline and say nothing about "
+            "skin-lesion segmentation. ISIC 2017 numbers need the real data "
+            "(`keras-rbf reproduce isic2017 --data-dir ROOT` with trained `*_skin` weights).",
+            "",
+        ]
     if r["weights"] is None:
         lines += ["**Untrained models (smoke test).**", ""]
-    lines += [f"Command: `{r['command']}`", "",
-              f"Test images attacked: {r['settings']['num_test']}; DAG gamma "
-              f"{r['settings']['dag']['gamma']}, {' and '.join(map(str, its))} iterations, flipped "
-              "labels as targets, ground truth as true labels, images clipped to [0, 1] after each "
-              "step. White box: " + r["settings"]["white_box"] + ".", "",
-              "## Table 4: white box, Dice mean ± standard error (% drop from clean)", "",
-              "| Network | Method | Clean | " + " | ".join(f"{m}i" for m in its) + " |",
-              "|---|---|---|" + "---|" * len(its)]
+    lines += [
+        f"Command: `{r['command']}`",
+        "",
+        f"Test images attacked: {r['settings']['num_test']}; DAG gamma "
+        f"{r['settings']['dag']['gamma']}, {' and '.join(map(str, its))} iterations, flipped "
+        "labels as targets, ground truth as true labels, images clipped to [0, 1] after each "
+        "step. White box: " + r["settings"]["white_box"] + ".",
+        "",
+        "## Table 4: white box, Dice mean ± standard error (% drop from clean)",
+        "",
+        "| Network | Method | Clean | " + " | ".join(f"{m}i" for m in its) + " |",
+        "|---|---|---|" + "---|" * len(its),
+    ]
     for net, rows in r["table4"].items():
         for method, res in rows.items():
-            cells = [f"{_fmt(res[f'{m}i']['dice'])} ({res[f'{m}i']['drop_percent']:.2f}%)" for m in its]
-            lines.append(f"| {net} | {method} | {_fmt(res['clean']['dice'])} | " + " | ".join(cells) + " |")
+            cells = [
+                f"{_fmt(res[f'{m}i']['dice'])} ({res[f'{m}i']['drop_percent']:.2f}%)" for m in its
+            ]
+            lines.append(
+                f"| {net} | {method} | {_fmt(res['clean']['dice'])} | " + " | ".join(cells) + " |"
+            )
     a = r["settings"]["ADVT"]
-    lines += ["", f"ADVT: the ORIG zoo model fine-tuned here for {a['epochs']} epochs on {a['train_images']} "
-              f"training images, half of each batch replaced by DAG ({a['dag_iterations']} iterations) "
-              "images against the current model. FSG/FSM: the ORIG model behind the squeezer.", ""]
+    lines += [
+        "",
+        f"ADVT: the ORIG zoo model fine-tuned here for {a['epochs']} epochs on {a['train_images']} "
+        f"training images, half of each batch replaced by DAG ({a['dag_iterations']} iterations) "
+        "images against the current model. FSG/FSM: the ORIG model behind the squeezer.",
+        "",
+    ]
     for key, matrix in r["table5"].items():
         cols = list(matrix)
-        lines += [f"## Table 5: black box (transfer), DAG {key}, Dice mean ± standard error", "",
-                  "rows: model the DAG images were crafted on; columns: model tested; diagonal: white box.", "",
-                  "| source \\ target | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+        lines += [
+            f"## Table 5: black box (transfer), DAG {key}, Dice mean ± standard error",
+            "",
+            "rows: model the DAG images were crafted on; columns: model tested; "
+            "diagonal: white box.",
+            "",
+            "| source \\ target | " + " | ".join(cols) + " |",
+            "|---|" + "---|" * len(cols),
+        ]
         for src, row in matrix.items():
-            lines.append(f"| {src} | " + " | ".join(("**" + _fmt(row[c]['dice']) + "**") if c == src else _fmt(row[c]["dice"]) for c in cols) + " |")
+            lines.append(
+                f"| {src} | "
+                + " | ".join(
+                    ("**" + _fmt(row[c]["dice"]) + "**") if c == src else _fmt(row[c]["dice"])
+                    for c in cols
+                )
+                + " |"
+            )
         lines.append("")
-    lines += ["## Table 6: ablation, V-Net + RBF with Psi / beta learned or not", "",
-              "Where each model comes from: " + "; ".join(f"{v}: {res['source']}" for v, res in r["table6"].items())
-              + ". Zoo variants share the PROP model's recipe (data, epochs, seed); models trained in "
-              "the run use a shorter schedule, so compare them with each other only.", "",
-              "| Psi, beta | Attack | Dice | FPR | FNR | RBF live fraction (min over layers) |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        "## Table 6: ablation, V-Net + RBF with Psi / beta learned or not",
+        "",
+        "Where each model comes from: "
+        + "; ".join(f"{v}: {res['source']}" for v, res in r["table6"].items())
+        + ". Zoo variants share the PROP model's recipe (data, epochs, seed); models trained in "
+        "the run use a shorter schedule, so compare them with each other only.",
+        "",
+        "| Psi, beta | Attack | Dice | FPR | FNR | RBF live fraction (min over layers) |",
+        "|---|---|---|---|---|---|",
+    ]
     for variant, res in r["table6"].items():
         live = res.get("rbf_live_fraction_test") or {}
         live_s = f"{min(live.values()):.3f}" if live else "-"
         for key in ["clean"] + [f"{m}i" for m in its]:
-            lines.append(f"| {variant} | {key} | {_fmt(res[key]['dice'])} | {_fmt(res[key]['fpr'])} | "
-                         f"{_fmt(res[key]['fnr'])} | {live_s if key == 'clean' else ''} |")
-    lines += ["", "## RBF live fractions of the PROP models (phi in (1e-3, 0.999), test images)", ""]
+            lines.append(
+                f"| {variant} | {key} | {_fmt(res[key]['dice'])} | {_fmt(res[key]['fpr'])} | "
+                f"{_fmt(res[key]['fnr'])} | {live_s if key == 'clean' else ''} |"
+            )
+    lines += [
+        "",
+        "## RBF live fractions of the PROP models (phi in (1e-3, 0.999), test images)",
+        "",
+    ]
     for entry, fr in r["rbf_live_fraction_test"].items():
         lines.append(f"- `{entry}`: " + ", ".join(f"{k} {v:.3f}" for k, v in fr.items()))
-    lines += ["", "## Gradient-masking checks", ""]
-    lines += [f"- [{'x' if c['passed'] else ' '}] {c['check']}" for c in r["gradient_masking_checks"]]
+    lines += ["", "## Gradient-masking checks", ""] + masking.markdown(r["gradient_masking_checks"])
     lines += ["", "## Figures", ""] + [f"![{f}]({f})" for f in r["figures"]]
     lines += ["", f"Seconds: {json.dumps(r['seconds'])}", ""]
     return "\n".join(lines)
@@ -468,12 +580,16 @@ def write_markdown(r: dict) -> str:
 
 def _parser(dataset: str) -> argparse.ArgumentParser:
     parser = ArgumentParser(prog=f"keras-rbf reproduce {dataset}")
-    parser.add_argument("--data-dir", default=None, help="ISIC 2017 root (default $KERAS_RBF_ISIC2017_DIR)")
-    parser.add_argument("--weights-dir", default=None,
-                        help="folder with <name>/<name>.weights.h5 (sets $KERAS_RBF_WEIGHTS_DIR)")
+    parser.add_argument(
+        "--data-dir", default=None, help="ISIC 2017 root (default $KERAS_RBF_ISIC2017_DIR)"
+    )
+    parser.add_argument(
+        "--weights-dir",
+        default=None,
+        help="folder with <name>/<name>.weights.h5 (sets $KERAS_RBF_WEIGHTS_DIR)",
+    )
     parser.add_argument("--out-dir", default=None, help=f"default reports/{dataset}")
-    parser.add_argument("--n-test", type=positive_int, default=32,
-                        help="test images (default 32)")
+    parser.add_argument("--n-test", type=positive_int, default=32, help="test images (default 32)")
     parser.add_argument("--iterations", type=positive_int, nargs="+", default=[10, 30])
     parser.add_argument("--gamma", type=float, default=0.03)
     parser.add_argument("--advt-train", type=positive_int, default=256)
@@ -481,11 +597,19 @@ def _parser(dataset: str) -> argparse.ArgumentParser:
     parser.add_argument("--advt-iterations", type=positive_int, default=5)
     parser.add_argument("--ablation-train", type=positive_int, default=512)
     parser.add_argument("--ablation-epochs", type=positive_int, default=3)
-    parser.add_argument("--ablation-source", choices=["zoo", "train"], default="zoo",
-                        help="Table 6 models from the zoo (where published) or trained in the run")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the models trained in the run (ADVT, Table 6 with "
-                             "--ablation-source train) (default 0); DAG is deterministic")
+    parser.add_argument(
+        "--ablation-source",
+        choices=["zoo", "train"],
+        default="zoo",
+        help="Table 6 models from the zoo (where published) or trained in the run",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the models trained in the run (ADVT, Table 6 with "
+        "--ablation-source train) (default 0); DAG is deterministic",
+    )
     return parser
 
 
@@ -495,10 +619,21 @@ def main(dataset: str, argv: list[str] | None = None) -> int:
     if args.weights_dir:
         os.environ["KERAS_RBF_WEIGHTS_DIR"] = args.weights_dir
     command = "keras-rbf reproduce " + " ".join(shlex.quote(a) for a in [dataset, *(argv or [])])
-    res = run(dataset, data_dir=args.data_dir, out_dir=args.out_dir, num_test=args.n_test,
-              iterations=tuple(args.iterations), gamma=args.gamma, advt_train=args.advt_train,
-              advt_epochs=args.advt_epochs, advt_iterations=args.advt_iterations,
-              ablation_train=args.ablation_train, ablation_epochs=args.ablation_epochs,
-              seed=args.seed, command=command, ablation_source=args.ablation_source)
+    res = run(
+        dataset,
+        data_dir=args.data_dir,
+        out_dir=args.out_dir,
+        num_test=args.n_test,
+        iterations=tuple(args.iterations),
+        gamma=args.gamma,
+        advt_train=args.advt_train,
+        advt_epochs=args.advt_epochs,
+        advt_iterations=args.advt_iterations,
+        ablation_train=args.ablation_train,
+        ablation_epochs=args.ablation_epochs,
+        seed=args.seed,
+        command=command,
+        ablation_source=args.ablation_source,
+    )
     print(write_markdown(res))
     return 0

@@ -16,12 +16,38 @@ from keras_rbf.datasets.chestxray14 import write_fixture
 def test_reproduce_chest_end_to_end(tmp_path):
     data = write_fixture(tmp_path / "cxr14", negatives=12, positives=12, size=80)
     out = tmp_path / "report"
-    rc = main([
-        "reproduce", "chest", "--data-dir", str(data), "--out-dir", str(out),
-        "--image-size", "75", "--blocks", "1", "1", "1", "--rbf-placement", "stem", "block35",
-        "--fraction", "0.0002", "--epochs", "1", "--steps-per-epoch", "1", "--run-eagerly",
-        "--nb-iter", "1", "--strong-iters", "0", "--batch-size", "4",
-    ])
+    rc = main(
+        [
+            "reproduce",
+            "chest",
+            "--data-dir",
+            str(data),
+            "--out-dir",
+            str(out),
+            "--image-size",
+            "75",
+            "--blocks",
+            "1",
+            "1",
+            "1",
+            "--rbf-placement",
+            "stem",
+            "block35",
+            "--fraction",
+            "0.0002",
+            "--epochs",
+            "1",
+            "--steps-per-epoch",
+            "1",
+            "--run-eagerly",
+            "--nb-iter",
+            "1",
+            "--strong-iters",
+            "0",
+            "--batch-size",
+            "4",
+        ]
+    )
     assert rc == 0
     report = json.loads((out / "table3.json").read_text())
     acc = report["accuracy"]
@@ -34,7 +60,10 @@ def test_reproduce_chest_end_to_end(tmp_path):
     assert report["settings"]["nb_iter"] == 1
     assert report["settings"]["l1_eps"] == np.float64(0.005 * 75 * 75)
     assert report["models"]["GDA"]["history"]["gda_stddev"] == 0.1
-    assert set(report["models"]["PROP"]["rbf_live_fraction_test"]) == {"rbf_stem_rbf", "rbf_block35_rbf"}
+    assert set(report["models"]["PROP"]["rbf_live_fraction_test"]) == {
+        "rbf_stem_rbf",
+        "rbf_block35_rbf",
+    }
     assert any("not the paper's setting" in n for n in report["notes"])
     md = (out / "table3.md").read_text()
     assert "| L1 BIM" in md and "| Linf BIM" in md and "FSM (BPDA)" in md
@@ -48,7 +77,9 @@ def test_strong_pgd_and_bpda_on_tiny_model():
     from keras_rbf.reports.chest import _bpda_squeeze, _strong_pgd
 
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Flatten(), keras.layers.Dense(2)])
+    model = keras.Sequential(
+        [keras.Input((6, 6, 1)), keras.layers.Flatten(), keras.layers.Dense(2)]
+    )
     x = np.random.default_rng(0).uniform(0.2, 0.8, size=(8, 6, 6, 1)).astype("float32")
     y = np.argmax(model(x).numpy(), axis=1)
     # A linear model is broken by a large L-inf budget, kept by a tiny one.

@@ -13,14 +13,37 @@ from keras_rbf.reports.classification import TABLE1_KEYS, results_for_zoo
 @pytest.fixture(scope="module")
 def report_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("reports") / "mnist"
-    assert main(["reproduce", "mnist", "--n-test", "24", "--n-spsa", "2", "--n-curves", "12",
-                 "--n-embed", "24", "--out-dir", str(out)]) == 0
+    assert (
+        main(
+            [
+                "reproduce",
+                "mnist",
+                "--n-test",
+                "24",
+                "--n-spsa",
+                "2",
+                "--n-curves",
+                "12",
+                "--n-embed",
+                "24",
+                "--out-dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
     return out
 
 
 def test_files_and_exact_json_shape(report_dir):
-    for name in ("table1.json", "analysis.json", "table1.md", "fig3_masking.png",
-                 "fig4_embeddings.png", "fig6_psi.png"):
+    for name in (
+        "table1.json",
+        "analysis.json",
+        "table1.md",
+        "fig3_masking.png",
+        "fig4_embeddings.png",
+        "fig6_psi.png",
+    ):
         assert (report_dir / name).is_file(), name
     table = json.loads((report_dir / "table1.json").read_text())
     assert set(table) == {"n_test", "settings", "models", "n", "ci95", "strong_components"}
@@ -143,8 +166,10 @@ def _row(model, role, acc, ci, seed=0):
 def test_advt_verdict_needs_disjoint_intervals_to_call_an_rbf_effect():
     from keras_rbf.reports.classification import advt_verdict
 
-    rows = [_row("cnn_mnist_advt", "ADVT", 0.80, [0.77, 0.83]),
-            _row("cnn_rbf_mnist_advt", "ADVT", 0.84, [0.81, 0.86])]
+    rows = [
+        _row("cnn_mnist_advt", "ADVT", 0.80, [0.77, 0.83]),
+        _row("cnn_rbf_mnist_advt", "ADVT", 0.84, [0.81, 0.86]),
+    ]
     v = advt_verdict("mnist", rows)
     assert v["control"] == "cnn_mnist_advt" and v["control_passes"] is True
     assert v["rbf_effect"] == "no difference detected"
@@ -187,10 +212,14 @@ def test_record_files_results_under_the_seed_they_were_measured_on(tmp_path):
 
     shutil.copytree(zoo.zoo_dir() / "cnn_mnist", tmp_path / "cnn_mnist")
     acc = {"clean": 0.9, "strong_linf_0.1": 0.5}
-    table = {"n_test": 10, "n": {"clean": 10, "strong_linf_0.1": 10},
-             "settings": {"command": "keras-rbf reproduce mnist --seeds", "attacks": {}},
-             "models": {"cnn_mnist@1": acc}, "ci95": {"cnn_mnist@1": {"clean": [0.6, 0.98]}},
-             "strong_components": {}}
+    table = {
+        "n_test": 10,
+        "n": {"clean": 10, "strong_linf_0.1": 10},
+        "settings": {"command": "keras-rbf reproduce mnist --seeds", "attacks": {}},
+        "models": {"cnn_mnist@1": acc},
+        "ci95": {"cnn_mnist@1": {"clean": [0.6, 0.98]}},
+        "strong_components": {},
+    }
     record(table, str(tmp_path))
     results = json.loads((tmp_path / "cnn_mnist" / "results.json").read_text())
     block = results["robustness"]["1"]

@@ -17,11 +17,23 @@ from keras_rbf.reports import segmentation as report
 def test_reproduce_pipeline_writes_tables_and_figures(tmp_path):
     x, y = synthetic_lesions.generate(8, size=16, seed=0)
     res = report.run(
-        "synthlesion", out_dir=tmp_path, num_test=3, iterations=(1, 2), advt_train=4, advt_epochs=0,
-        advt_iterations=1, ablation_train=4, ablation_epochs=0, weights=None,
+        "synthlesion",
+        out_dir=tmp_path,
+        num_test=3,
+        iterations=(1, 2),
+        advt_train=4,
+        advt_epochs=0,
+        advt_iterations=1,
+        ablation_train=4,
+        ablation_epochs=0,
+        weights=None,
         build_overrides={"input_shape": (16, 16, 3), "encoder_depth": 1, "encoder_filters": 2},
-        data={"train": (x[:5], y[:5]), "test": (x[5:], y[5:])}, num_figure=2, command="test",
-        networks=("V-Net",), ablation=((False, False), (True, True)), ablation_source="train",
+        data={"train": (x[:5], y[:5]), "test": (x[5:], y[5:])},
+        num_figure=2,
+        command="test",
+        networks=("V-Net",),
+        ablation=((False, False), (True, True)),
+        ablation_source="train",
     )
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["synthetic"] is True
@@ -29,11 +41,18 @@ def test_reproduce_pipeline_writes_tables_and_figures(tmp_path):
     assert set(saved["table4"]["V-Net"]) == {"ORIG", "FSG", "FSM", "ADVT", "PROP"}
     cell = saved["table4"]["V-Net"]["PROP"]
     assert {"clean", "1i", "2i"} <= set(cell) and cell["clean"]["dice"]["n"] == 3
-    drop = 100 * (cell["clean"]["dice"]["mean"] - cell["2i"]["dice"]["mean"]) / max(cell["clean"]["dice"]["mean"], 1e-12)
+    drop = (
+        100
+        * (cell["clean"]["dice"]["mean"] - cell["2i"]["dice"]["mean"])
+        / max(cell["clean"]["dice"]["mean"], 1e-12)
+    )
     assert np.isclose(cell["2i"]["drop_percent"], drop)
     assert set(saved["table5"]["2i"]) == {"V-Net", "V-PROP"}
     # The diagonal of Table 5 is the white-box result of Table 4.
-    assert saved["table5"]["2i"]["V-Net"]["V-Net"]["dice"] == saved["table4"]["V-Net"]["ORIG"]["2i"]["dice"]
+    assert (
+        saved["table5"]["2i"]["V-Net"]["V-Net"]["dice"]
+        == saved["table4"]["V-Net"]["ORIG"]["2i"]["dice"]
+    )
     assert len(saved["table6"]) == 2
     assert all(v["source"].startswith("trained in this run") for v in saved["table6"].values())
     assert all(v["rbf_live_fraction_test"] for v in saved["table6"].values())
@@ -51,5 +70,9 @@ def test_isic_reproduction_says_where_the_data_must_come_from(monkeypatch):
 
 
 def test_cli_knows_segmentation_commands():
-    assert cli.REPRODUCERS["synthlesion"] == cli.REPRODUCERS["isic2017"] == "keras_rbf.reports.segmentation:main"
+    assert (
+        cli.REPRODUCERS["synthlesion"]
+        == cli.REPRODUCERS["isic2017"]
+        == "keras_rbf.reports.segmentation:main"
+    )
     assert cli.TRAINERS["segmentation"] == "keras_rbf.recipes.segmentation:main"
