@@ -214,3 +214,21 @@ def small_rbf_model() -> Callable[[], Any]:
 def randomize_rbf() -> Callable[..., Any]:
     """`randomize_rbf(model, seed=0)`: see `randomize_rbf_layers`."""
     return randomize_rbf_layers
+
+
+@pytest.fixture
+def tiny_mnist_training(monkeypatch) -> dict:
+    """Makes the CNN recipe train on slices of the MNIST test split shipped in the package
+    (tests never need the full file): train on images 5,000-5,999, validate on the first
+    256, test on the next 256. Returns those splits."""
+    from keras_rbf import datasets
+    from keras_rbf.recipes import cnn
+
+    x, y = datasets.load("mnist")["test"]
+    splits = {
+        "train": (x[5000:6000], y[5000:6000]),
+        "validation": (x[:256], y[:256]),
+        "test": (x[256:512], y[256:512]),
+    }
+    monkeypatch.setattr(cnn.CNNRecipe, "data", lambda self, info: splits)
+    return splits

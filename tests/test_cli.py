@@ -246,7 +246,16 @@ def _zoo_snapshot() -> dict[str, str]:
     }
 
 
-def test_train_writes_a_run_folder_only_and_publish_copies_it_together(in_tmp, capsys):
+def test_training_without_full_mnist_says_which_file_and_how(in_tmp, capsys):
+    err = _fails_in_one_line(capsys, ["train", "cnn_mnist", "--epochs", "1"])
+    assert "no train / validation split" in err and "mnist.npz" in err
+    assert "KERAS_RBF_MNIST" in err
+    assert not (in_tmp / "runs").exists()  # nothing left behind by the refused run
+
+
+def test_train_writes_a_run_folder_only_and_publish_copies_it_together(
+    in_tmp, capsys, tiny_mnist_training
+):
     before = _zoo_snapshot()
     assert cli.main(["train", "cnn_mnist", "--epochs", "1", "--batch-size", "256"]) == 0
     assert _zoo_snapshot() == before, "training wrote into the package's zoo"

@@ -17,7 +17,7 @@ train step.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import keras
 import numpy as np
@@ -30,7 +30,7 @@ from keras_rbf.recipes import engine
 
 ADVERSARIAL_KEYS = {"attack", "settings", "adversarial_fraction", "eps_ramp_epochs"}
 
-__all__ = ["main", "train", "adapt_rbf_centers"]
+__all__ = ["main", "CNNRecipe", "adapt_rbf_centers", "adversarial_setup"]
 
 
 def adapt_rbf_centers(model: keras.Model, x: np.ndarray, seed: int = 0) -> None:
@@ -73,94 +73,65 @@ def adversarial_setup(model: keras.Model, adversarial: dict, epochs: int):
     return trainer, [EpsSchedule(schedule)]
 
 
-def train(
-    name: str,
-    epochs: int,
-    batch_size: int = 128,
-    learning_rate: float = 1e-3,
-    seed: int = 0,
-    adapt_centers: bool = True,
-    out_dir: str | Path | None = None,
-    command: str | None = None,
-    strategy: str = "default",
-    verbose: int | str = "auto",
-) -> dict:
-    """Trains zoo entry `name` and writes the run (weights, card, results) to `out_dir`.
+@dataclass
+class CNNRecipe(engine.Recipe):
+    """The CNN entries' recipe on the shared engine (see `engine.Recipe` for the fields).
 
-    Args:
-        name: a CNN zoo entry.
-        epochs: passes over the training split.
-        batch_size: global batch size.
+    Attributes:
         learning_rate: Adam's learning rate.
-        seed: seeds weights, shuffling and k-means; runs with op determinism on.
         adapt_centers: initialize RBF centers by k-means on 1,024 training images.
-        out_dir: the run folder; default `runs/<name>` (`runs/<name>-seed<k>`).
-        command: the command line recorded with the results.
-        strategy: "default", "mirrored" or "multiworker" (see `keras_rbf.distribute`).
-        verbose: Keras progress bar setting.
-
-    Returns:
-        The run's card.
+        builder_overrides: builder arguments replacing the card's (recipe sweeps).
     """
-    from keras_rbf.distribute import is_chief
 
-    info = zoo.card(name)
-    if info.get("family") != "cnn":
-        raise UserError(f"{name!r} is not a CNN zoo entry (family {info.get('family')!r})")
-    run_dir, scope = engine.start(name, out_dir, seed, strategy)
-    data = info["dataset"]
-    splits = datasets.require(data["name"], datasets.load(data["name"], **data.get("kwargs", {})))
-    (x_train, y_train), (x_val, y_val) = splits["train"], splits["validation"]
-    x_test, y_test = splits["test"]
-    adversarial = info["training"].get("adversarial")
-    with scope.scope():
-        model = zoo.build(name)
-        if adapt_centers and rbf_layers(model):
-            adapt_rbf_centers(model, x_train[:1024], seed=seed)
+    learning_rate: float = 1e-3
+    adapt_centers: bool = True
+    builder_overrides: dict = field(default_factory=dict)
+    family = "cnn"
+
+    def data(self, info: dict) -> dict:
+        data = info["dataset"]
+        splits = datasets.load(data["name"], **data.get("kwargs", {}))
+        return datasets.require(data["name"], splits)  # MNIST's shipped test split alone won't do
+
+    def build(self, info: dict, splits: dict) -> engine.Built:
+        model = zoo.build(self.name, **self.builder_overrides)
+        self.adapted = bool(self.adapt_centers and rbf_layers(model))
+        if self.adapted:
+            adapt_rbf_centers(model, splits["train"][0][:1024], seed=self.seed)
         fitted, callbacks = model, []
+        adversarial = info["training"].get("adversarial")
         if adversarial:
-            fitted, callbacks = adversarial_setup(model, adversarial, epochs)
+            fitted, callbacks = adversarial_setup(model, adversarial, self.epochs)
         fitted.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
+            optimizer=keras.optimizers.Adam(self.learning_rate),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
         )
-    chief = is_chief(scope)
-    history = engine.fit(
-        fitted,
-        run_dir,
-        (x_train, y_train),
-        chief,
-        worker=0 if chief else scope.cluster_resolver.task_id,
+        monitor = RBFMonitor(splits["validation"][0][:256], model=model)
+        return engine.Built(fitted, model, [*callbacks, monitor])
+
+    def fit_data(self, splits: dict) -> tuple:
         # Validation accuracy every epoch: recipes (epochs, rates) are chosen on it, never
-        # on the test split, which only the final measurement below touches.
-        callbacks=[*callbacks, RBFMonitor(x_val[:256], model=model)],
-        validation_data=(x_val, y_val),
-        batch_size=batch_size,
-        epochs=epochs,
-        shuffle=True,
-        verbose=verbose,
-    )
-    if not chief:
-        return info  # only the chief writes
-    info["training"].update(
-        {
-            "command": command or f"keras-rbf train {name} --epochs {epochs}",
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "optimizer": f"Adam(learning_rate={learning_rate})",
-            "adapt_centers": bool(adapt_centers and rbf_layers(model)),
+        # on the test split, which only `measure` touches.
+        kwargs = {"validation_data": splits["validation"], "batch_size": self.batch_size}
+        return splits["train"], {**kwargs, "shuffle": True}
+
+    def measure(self, model: keras.Model, splits: dict) -> dict:
+        (x_val, y_val), (x_test, y_test) = splits["validation"], splits["test"]
+        return {
+            "validation_accuracy": accuracy(model, x_val, y_val),
+            "n_validation": int(len(x_val)),
+            "clean_test_accuracy": accuracy(model, x_test, y_test),
+            "n_test": int(len(x_test)),
+            "rbf_live_fraction_test": rbf_live_fractions(model, x_test[:256]),
         }
-    )
-    measured = {
-        "seed": seed,
-        "validation_accuracy": accuracy(model, x_val, y_val),
-        "n_validation": int(len(x_val)),
-        "clean_test_accuracy": accuracy(model, x_test, y_test),
-        "n_test": int(len(x_test)),
-        "rbf_live_fraction_test": rbf_live_fractions(model, x_test[:256]),
-    }
-    return engine.finish(run_dir, info, seed, model, info["training"]["command"], history, measured)
+
+    def settings(self) -> dict:
+        return {
+            "batch_size": self.batch_size,
+            "optimizer": f"Adam(learning_rate={self.learning_rate})",
+            "adapt_centers": self.adapted,
+        }
 
 
 def main(name: str, argv: list[str] | None = None) -> int:
@@ -176,17 +147,18 @@ def main(name: str, argv: list[str] | None = None) -> int:
         help="keep the default center initialization instead of k-means",
     )
     args, epochs, command = engine.parse_train_args(parser, name, argv)
-    info = train(
+    recipe = CNNRecipe(
         name,
         epochs=epochs,
         batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
         seed=args.seed,
-        adapt_centers=not args.no_adapt_centers,
         out_dir=args.out_dir,
         command=command,
         strategy=args.strategy,
+        learning_rate=args.learning_rate,
+        adapt_centers=not args.no_adapt_centers,
     )
+    info = engine.run(recipe)
     print(
         f"wrote {info['name']} seed {args.seed} to "
         f"{args.out_dir or default_run_dir(name, args.seed)}; publish it with "

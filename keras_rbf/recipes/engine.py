@@ -1,16 +1,20 @@
 """The training engine every recipe (cnn, segmentation, chest) runs on.
 
-A recipe keeps only its model, optimizer, loss and data; this module does the rest the
-same way for all of them: seeding and op determinism, the `tf.distribute` strategy,
-`BackupAndRestore` resume with the whole history kept across a resume, chief-only
-writes into the run folder (never into the package), and the run's results stamped
-with the command that produced them.
+A recipe is a `Recipe` subclass that says only what differs between families: its data
+(`data`), its model, compiled (`build`), what `model.fit` is given (`fit_data`), what it
+measures on the trained model (`measure`) and the settings it records (`settings`).
+`run(recipe)` does the rest the same way for all of them: the card and family check,
+seeding and op determinism, the `tf.distribute` strategy, `BackupAndRestore` resume with
+the whole history kept across a resume, chief-only writes into the run folder (never
+into the package; the chief decided in one place), and the run's results stamped with
+the command that produced them.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +23,17 @@ import keras
 from keras_rbf.publish import new_run_dir, stamp, write_run
 from keras_rbf.recipes import machine
 
-__all__ = ["start", "HistoryLog", "fit", "finish", "train_parser", "parse_train_args"]
+__all__ = [
+    "Built",
+    "Recipe",
+    "run",
+    "start",
+    "HistoryLog",
+    "fit",
+    "finish",
+    "train_parser",
+    "parse_train_args",
+]
 
 
 def start(name: str, out_dir: str | None, seed: int, strategy: str = "default"):
@@ -53,7 +67,17 @@ class HistoryLog(keras.callbacks.Callback):
         self.path = Path(path)
 
     def on_train_begin(self, logs=None):
-        initial = int(getattr(self.model, "_initial_epoch", None) or 0)
+        self._first_epoch = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        # The first epoch this fit runs is the one a resumed run restarts from (Keras
+        # passes it here; no private attribute needed): later lines were lost work.
+        if self._first_epoch is None:
+            self._first_epoch = epoch
+            self._keep_before(epoch)
+        self._start = time.perf_counter()
+
+    def _keep_before(self, initial: int) -> None:
         kept = [r for r in self.records() if r["epoch"] < initial]
         if initial:
             print(
@@ -63,9 +87,6 @@ class HistoryLog(keras.callbacks.Callback):
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         record = {
@@ -172,6 +193,116 @@ def finish(
     card = write_run(run_dir, info, seed, model, block)
     (run_dir / "history.jsonl").unlink(missing_ok=True)  # now inside results.json
     return card
+
+
+@dataclass
+class Built:
+    """What a recipe's `build` returns.
+
+    Attributes:
+        fitted: the compiled model that `model.fit` runs (an `AdversarialTrainer`
+            wrapping `model`, say).
+        model: the model whose weights the run publishes and `measure` scores.
+        callbacks: more callbacks for the fit (before the history log).
+    """
+
+    fitted: keras.Model
+    model: keras.Model
+    callbacks: list = field(default_factory=list)
+
+
+@dataclass
+class Recipe:
+    """One training run of a zoo entry; a family subclasses it and fills in the hooks.
+
+    Attributes:
+        name: the zoo entry; its card's `family` must be the subclass's `family`.
+        epochs: passes over the training split.
+        batch_size: global batch size.
+        seed: seeds weights, shuffling and everything the hooks draw; op determinism on.
+        out_dir: the run folder (default `runs/<name>`, `runs/<name>-seed<k>`).
+        command: the command line recorded with the results.
+        strategy: "default", "mirrored" or "multiworker" (see `keras_rbf.distribute`).
+        verbose: Keras progress setting.
+    """
+
+    name: str
+    epochs: int
+    batch_size: int
+    seed: int = 0
+    out_dir: str | Path | None = None
+    command: str | None = None
+    strategy: str = "default"
+    verbose: int | str = "auto"
+
+    family = ""  # a class attribute of each subclass, not a field
+
+    def data(self, info: dict) -> dict:
+        """`{split: data}` of the card `info`'s data set."""
+        raise NotImplementedError
+
+    def build(self, info: dict, splits: dict) -> Built:
+        """The compiled model (called inside the strategy's scope)."""
+        raise NotImplementedError
+
+    def fit_data(self, splits: dict) -> tuple[Any, dict]:
+        """`(data, fit_kwargs)` for `fit`: `(x, y)` or a dataset, and e.g. validation_data."""
+        raise NotImplementedError
+
+    def measure(self, model: keras.Model, splits: dict) -> dict:
+        """Measurements of the trained model recorded in its results (test metrics...)."""
+        raise NotImplementedError
+
+    def settings(self) -> dict:
+        """The recipe's settings recorded in the card's `training` block."""
+        return {"batch_size": self.batch_size}
+
+    def update_card(self, info: dict) -> None:
+        """Changes to the card's definition the run made (e.g. an input size); default none."""
+
+
+def run(recipe: Recipe) -> dict:
+    """Trains `recipe.name` with the recipe's hooks and writes the run (chief only).
+
+    Returns:
+        The run's card (a non-chief worker returns the entry's card unchanged).
+
+    Raises:
+        UserError: the entry is not of the recipe's family.
+    """
+    from keras_rbf import zoo
+    from keras_rbf.distribute import is_chief
+    from keras_rbf.errors import UserError
+
+    info = zoo.card(recipe.name)
+    if info.get("family") != recipe.family:
+        raise UserError(
+            f"{recipe.name!r} is not a {recipe.family} zoo entry (family {info.get('family')!r})"
+        )
+    run_dir, strategy = start(recipe.name, recipe.out_dir, recipe.seed, recipe.strategy)
+    splits = recipe.data(info)
+    with strategy.scope():
+        built = recipe.build(info, splits)
+    chief = is_chief(strategy)
+    data, fit_kwargs = recipe.fit_data(splits)
+    history = fit(
+        built.fitted,
+        run_dir,
+        data,
+        chief,
+        worker=0 if chief else strategy.cluster_resolver.task_id,
+        callbacks=built.callbacks,
+        epochs=recipe.epochs,
+        verbose=recipe.verbose,
+        **fit_kwargs,
+    )
+    if not chief:
+        return info  # only the chief writes
+    recipe.update_card(info)
+    command = recipe.command or f"keras-rbf train {recipe.name} --epochs {recipe.epochs}"
+    info["training"].update({"command": command, "epochs": recipe.epochs, **recipe.settings()})
+    measured = {"seed": recipe.seed, **recipe.measure(built.model, splits)}
+    return finish(run_dir, info, recipe.seed, built.model, command, history, measured)
 
 
 def train_parser(name: str, batch_size: int, **defaults: float):

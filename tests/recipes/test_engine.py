@@ -43,7 +43,7 @@ FAMILIES = {
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_interrupted_training_resumes_with_the_complete_history(
-    family, tmp_path, monkeypatch, capsys
+    family, tmp_path, monkeypatch, capsys, tiny_mnist_training
 ):
     name, setup = FAMILIES[family]
     monkeypatch.chdir(tmp_path)
@@ -83,10 +83,10 @@ def test_history_log_drops_epochs_lost_with_the_interruption(tmp_path):
         )
     )
 
-    class Model:
-        _initial_epoch = 2
-
-    log.set_model(Model())
     log.on_train_begin()
+    log.on_epoch_begin(2)  # a resumed fit starts at the epoch after its last backup
     assert [r["epoch"] for r in log.records()] == [0, 1]
     assert log.history()["loss"] == pytest.approx([1.0, 0.5])
+    log.on_epoch_end(2, {"loss": 0.25})
+    log.on_epoch_begin(3)  # later epochs of the same fit keep what came before
+    assert [r["epoch"] for r in log.records()] == [0, 1, 2]
