@@ -28,7 +28,7 @@ import numpy as np
 
 from keras_rbf.cli_args import ArgumentParser, positive_int
 from keras_rbf.errors import UserError
-from keras_rbf.evaluate import accuracy, correct, load_test_split, logits
+from keras_rbf.evaluate import accuracy, correct, load_test_split, logits, sample_indices
 from keras_rbf.reports import masking
 from keras_rbf.reports.results import Key, Result, strong_key, table_blocks
 
@@ -41,16 +41,23 @@ class AuditError(UserError):
     """The audit cannot run on what it was given; the message says what and how to fix it."""
 
 
-def load_data(spec: str, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+# A named data set is audited on the same fixed sample the reports attack.
+DEFAULT_N_TEST = 1000
+
+
+def load_data(spec: str, n: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Test images and labels from a data set name or an `.npz` file, checked.
 
     Args:
         spec: "mnist", "fashion_mnist" (any `keras_rbf.datasets` classification set) or a
             path to an `.npz` holding `x` `(N, H, W, C)` in [0, 1] and `y` `(N,)` integers.
-        n: keep the first `n` images (all if None).
+        n: for a data set name, the first `n` images of the reports' fixed permutation of
+            its test split (`evaluate.sample_indices`; default 1,000); for a file, its
+            first `n` images (default all).
 
     Returns:
-        `(x, y)`: float32 `(N, H, W, C)` and int64 `(N,)`.
+        `(x, y, indices)`: float32 `(N, H, W, C)`, int64 `(N,)` and the images' indices
+        into the test split or file.
 
     Raises:
         AuditError: missing file, unknown data set, or data that is not as described.
@@ -87,9 +94,11 @@ def load_data(spec: str, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         x, y = check_images(x, y)
     except AttackInputError as err:
         raise AuditError(str(err)) from err
-    if n is not None:
-        x, y = x[:n], y[:n]
-    return x, y
+    if spec.endswith(".npz"):
+        indices = np.arange(len(x) if n is None else min(n, len(x)))
+    else:
+        indices = sample_indices(len(x), n or DEFAULT_N_TEST)
+    return x[indices], y[indices], indices
 
 
 def load_model(path: str):
@@ -203,7 +212,7 @@ def audit(
     from keras_rbf import attacks
 
     start = time.perf_counter()
-    x, y = load_data(data, n)
+    x, y, indices = load_data(data, n)
     model = load_model(model_path)
     classes = check_classifier(model, x, y)
     fn, note = attacks.as_logits(model, x[:64])
@@ -230,6 +239,7 @@ def audit(
     blocks = table_blocks({name: [Result.of(k, v) for k, v in ok.items()]})
     result = {
         "n_test": len(x),
+        "test_indices": indices.tolist(),
         "settings": {
             "model": str(model_path),
             "data": data,
@@ -341,7 +351,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--out-dir", required=True, help="output folder")
     parser.add_argument(
-        "--n-test", type=positive_int, default=None, help="first N test images (default all)"
+        "--n-test",
+        type=positive_int,
+        default=None,
+        help="images attacked: for a data set name the first N of the reports' fixed "
+        "permutation of its test split (default 1,000), for an .npz its first N (default all)",
     )
     parser.add_argument("--suite", choices=["cpu", "standard"], default="cpu")
     parser.add_argument(

@@ -17,8 +17,12 @@ N = 40
 
 @pytest.fixture(scope="module")
 def data():
+    """The images `audit --data mnist --n-test N` attacks: the reports' fixed sample."""
+    from keras_rbf.evaluate import sample_indices
+
     x, y = load_test_split("mnist")
-    return x[:N], y[:N]
+    idx = sample_indices(len(x), N)
+    return x[idx], y[idx]
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +72,13 @@ def audit_dir(model_path, tmp_path_factory):
 
 def test_audit_json_structure(audit_dir):
     result = json.loads((audit_dir / "audit.json").read_text())
-    assert set(result) == {"n_test", "settings", "models", "strong_components", "n", "ci95"}
+    assert set(result) == {
+        "n_test", "test_indices", "settings", "models", "strong_components", "n", "ci95"
+    }  # fmt: skip
     assert result["n_test"] == N
+    from keras_rbf.evaluate import sample_indices
+
+    assert result["test_indices"] == sample_indices(10_000, N).tolist()
     keys = ["clean", "strong_linf_0.1", "strong_linf_0.3"]
     scores = result["models"]["mlp"]
     assert list(scores) == keys and result["n"] == dict.fromkeys(keys, N)

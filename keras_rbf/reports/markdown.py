@@ -240,7 +240,11 @@ def report(report: dict, files: list[str]) -> str:
     lines = [
         f"# {report['dataset']}: ORIG vs PROP under attack",
         "",
-        f"Test images: {t['n_test']} ({s['data']}); SPSA on the first {s['n_spsa']}, "
+        f"Test images: a fixed sample of {t['n_test']} ({s['data']}): the first "
+        f"{t['n_test']} of one permutation of the test split, seeded 0 whatever the run's "
+        "--seed, so every report, seed and control attacks the same images (their indices "
+        "are `test_indices` in table1.json); "
+        f"SPSA on the first {s['n_spsa']} of them, "
         f"Fig. 3 curves on the first {s['n_curves']}, Fig. 4 on the first "
         f"{s['n_embed']}. Attacks run on the images the model classifies correctly "
         "(the others already count as errors); the strong suite at each eps runs on the "
