@@ -188,12 +188,8 @@ def rbf_branch_ablation(
 
 
 def load_test_split(name: str, **kwargs) -> tuple[np.ndarray, np.ndarray]:
-    """`(x_test, y_test)` of data set `name` from `keras_rbf.datasets.load(name, **kwargs)`.
-
-    Accepts both return shapes of the loaders: a mapping `{"train": ..., "test": ...}`
-    and the older `((x_train, y_train), (x_test, y_test))`.
-    """
+    """`(x_test, y_test)` of data set `name`: the "test" split of
+    `keras_rbf.datasets.load(name, **kwargs)`."""
     from keras_rbf import datasets
 
-    data = datasets.load(name, **kwargs)
-    return data["test"] if isinstance(data, dict) else data[1]
+    return datasets.load(name, **kwargs)["test"]

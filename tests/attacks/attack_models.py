@@ -15,9 +15,7 @@ from keras_rbf import datasets
 def mnist():
     """The project's fixed MNIST split: `((x_train, y_train), (x_test, y_test))`."""
     data = datasets.load("mnist")
-    if isinstance(data, dict):  # main's format since issue 12: {"train": ..., "test": ...}
-        return data["train"], data["test"]
-    return data
+    return data["train"], data["test"]
 
 
 def small_cnn(seed: int = 0) -> keras.Model:
