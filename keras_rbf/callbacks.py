@@ -61,4 +61,3 @@ class RBFMonitor(keras.callbacks.Callback):
                 logs[f"{name}_live"] = values[-1]
             for name, values in self.history["psi_change"].items():
                 logs[f"{name}_psi_change"] = values[-1]
-
