@@ -83,12 +83,10 @@ def test_rbf_live_fractions_against_numpy_reference():
     assert 0.0 < got["rbf"] < 1.0  # a non-trivial case: some live, some not
 
 
-def test_test_split_accepts_both_loader_shapes(monkeypatch):
+def test_test_split_is_the_loaders_test_split(monkeypatch):
     from keras_rbf import datasets
 
     pair = (np.zeros((2, 1)), np.arange(2))
-    monkeypatch.setattr(datasets, "load", lambda name, **kw: ((None, None), pair))
-    assert evaluate.load_test_split("x") is pair
     monkeypatch.setattr(datasets, "load", lambda name, **kw: {"train": None, "test": pair})
     assert evaluate.load_test_split("x") is pair
 
