@@ -38,14 +38,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs the comparison (see the module docstring) and prints one row per eps.
-
-    Args:
-        argv: command-line arguments (default `sys.argv[1:]`).
-
-    Returns:
-        The exit status, 0.
-    """
+    """Runs the comparison of the module docstring on `argv` (default `sys.argv[1:]`),
+    prints one row per eps and returns the exit status, 0."""
     args = _parser().parse_args(argv)
 
     import numpy as np
