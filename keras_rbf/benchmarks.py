@@ -21,6 +21,8 @@ peak-allocation counter. Progress goes to stderr, the tables to stdout.
 
 Arithmetic (FLOPs) is counted from the shapes: a matmul `(m, k) x (k, n)` is `2 m k n`
 and an elementwise op one per element; see `rbf_flops` and `dense_flops`.
+
+The attack benchmark (APGD against ART's) is `keras_rbf.attack_benchmark`.
 """
 
 from __future__ import annotations
@@ -266,12 +268,11 @@ def _shape_report(name: str, shape: tuple, sec: dict, mem: dict) -> dict:
     return row
 
 
-def _print_tables(rows: list[dict], header: str) -> None:
-    def ms(row, m):
-        return f"{row['seconds'][m] * 1e3:.1f}" if m in row["seconds"] else "-"
+def _ms(row: dict, method: str) -> str:
+    return f"{row['seconds'][method] * 1e3:.1f}" if method in row["seconds"] else "-"
 
-    print(header)
-    print()
+
+def _print_time_table(rows: list[dict]) -> None:
     print(
         "| shape | input | rbf ms | dense ms | rbf/dense (weight-only floor) | naive ms "
         "| naive/rbf | weight-only ms | weight-only share of rbf |"
@@ -280,11 +281,13 @@ def _print_tables(rows: list[dict], header: str) -> None:
     for r in rows:
         naive = f"{r['naive_over_rbf']:.1f}x" if "naive_over_rbf" in r else "-"
         print(
-            f"| {r['shape']} | {tuple(r['input'])} | {ms(r, 'rbf')} | {ms(r, 'dense')} "
-            f"| {r['rbf_over_dense']:.2f}x ({r['weight_only_floor']:.2f}x) | {ms(r, 'naive')} "
-            f"| {naive} | {ms(r, 'weights')} | {r['weight_only_share']:.0%} |"
+            f"| {r['shape']} | {tuple(r['input'])} | {_ms(r, 'rbf')} | {_ms(r, 'dense')} "
+            f"| {r['rbf_over_dense']:.2f}x ({r['weight_only_floor']:.2f}x) | {_ms(r, 'naive')} "
+            f"| {naive} | {_ms(r, 'weights')} | {r['weight_only_share']:.0%} |"
         )
-    print()
+
+
+def _print_flop_table(rows: list[dict]) -> None:
     print(
         "| shape | N | K=P=units | rbf GFLOP (weight-only) | dense GFLOP | arithmetic ratio "
         "| rbf GFLOP/s | GEMM (N,K)x(K,K) GFLOP/s | rbf rate / GEMM rate |"
@@ -297,29 +300,44 @@ def _print_tables(rows: list[dict], header: str) -> None:
             f"| {r['arithmetic_ratio']:.2f}x | {r['rbf_gflops']:.1f} | {r['gemm_gflops']:.1f} "
             f"| {r['rate_vs_gemm']:.0%} |"
         )
+
+
+def _mb(mem: dict, method: str) -> str:
+    if method not in mem:
+        return "-"
+    return f"{mem[method]['peak_mb']:.0f}" if "peak_mb" in mem[method] else "error"
+
+
+def _print_memory_table(rows: list[dict]) -> None:
+    print("| shape | rbf peak MB | naive peak MB | dense peak MB | naive/rbf memory |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        mem = r["peak_mb"]
+        ratio = "-"
+        if "peak_mb" in mem.get("naive", {}) and mem["rbf"].get("peak_mb", 0) > 0:
+            ratio = f"{mem['naive']['peak_mb'] / mem['rbf']['peak_mb']:.1f}x"
+        print(
+            f"| {r['shape']} | {_mb(mem, 'rbf')} | {_mb(mem, 'naive')} | {_mb(mem, 'dense')} "
+            f"| {ratio} |"
+        )
+    for r in rows:
+        for method, value in r["peak_mb"].items():
+            if "error" in value:
+                print(f"{r['shape']}/{method} memory run failed: {value['error']}")
+
+
+def _print_tables(rows: list[dict], header: str) -> None:
+    print(header)
+    print()
+    _print_time_table(rows)
+    print()
+    _print_flop_table(rows)
     if any(r["peak_mb"] for r in rows):
         print()
-        print("| shape | rbf peak MB | naive peak MB | dense peak MB | naive/rbf memory |")
-        print("|---|---|---|---|---|")
-        for r in rows:
-            mem = r["peak_mb"]
-
-            def mb(m, mem=mem):
-                if m not in mem:
-                    return "-"
-                return f"{mem[m]['peak_mb']:.0f}" if "peak_mb" in mem[m] else "error"
-
-            ratio = "-"
-            if "peak_mb" in mem.get("naive", {}) and mem["rbf"].get("peak_mb", 0) > 0:
-                ratio = f"{mem['naive']['peak_mb'] / mem['rbf']['peak_mb']:.1f}x"
-            print(f"| {r['shape']} | {mb('rbf')} | {mb('naive')} | {mb('dense')} | {ratio} |")
-        for r in rows:
-            for m, v in r["peak_mb"].items():
-                if "error" in v:
-                    print(f"{r['shape']}/{m} memory run failed: {v['error']}")
+        _print_memory_table(rows)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="keras-rbf bench",
         description=__doc__,
@@ -347,18 +365,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", default=None, help="also write the results to this file")
     parser.add_argument("--case", default=None, help=argparse.SUPPRESS)  # subprocess mode
-    args = parser.parse_args(argv)
-    if args.case:
-        method, dims = args.case.split(":")
-        print(json.dumps(peak_memory(method, tuple(int(d) for d in dims.split("x")))))
-        return 0
+    return parser
 
-    import tensorflow as tf
 
-    from keras_rbf.recipes import machine
-
-    shapes = QUICK_SHAPES if args.quick else SHAPES
-    repeats = 2 if args.quick else args.repeats
+def _measure(args: argparse.Namespace, shapes: dict, repeats: int) -> list[dict]:
+    """One report row per shape of `args.shapes`: timings, then peak memory."""
     rows = []
     for i, name in enumerate(args.shapes, 1):
         shape = shapes[name]
@@ -375,6 +386,30 @@ def main(argv: list[str] | None = None) -> int:
                 mem[method] = _memory_in_subprocess(method, shape)
         rows.append(_shape_report(name, shape, sec, mem))
         _progress(f"{i}/{len(args.shapes)} {name}: rbf/dense {rows[-1]['rbf_over_dense']:.2f}x")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`keras-rbf bench`: times every shape, prints the tables (see the module docstring).
+
+    Args:
+        argv: command-line arguments (default `sys.argv[1:]`).
+
+    Returns:
+        The exit status, 0.
+    """
+    args = _parser().parse_args(argv)
+    if args.case:
+        method, dims = args.case.split(":")
+        print(json.dumps(peak_memory(method, tuple(int(d) for d in dims.split("x")))))
+        return 0
+
+    import tensorflow as tf
+
+    from keras_rbf.recipes import machine
+
+    repeats = 2 if args.quick else args.repeats
+    rows = _measure(args, QUICK_SHAPES if args.quick else SHAPES, repeats)
     device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
     _print_tables(
         rows,
@@ -386,139 +421,11 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
     if args.json:
+        summary = {"machine": machine(), "device": device, "tensorflow": tf.__version__}
+        summary.update(repeats=repeats, xla=args.xla, quick=args.quick, rows=rows)
         with open(args.json, "w") as fh:
-            json.dump(
-                {
-                    "machine": machine(),
-                    "device": device,
-                    "tensorflow": tf.__version__,
-                    "repeats": repeats,
-                    "xla": args.xla,
-                    "quick": args.quick,
-                    "rows": rows,
-                },
-                fh,
-                indent=2,
-            )
+            json.dump(summary, fh, indent=2)
     return 0
-
-
-def attack_main(argv: list[str] | None = None) -> int:
-    """`python -m evaluation.bench_attacks`: the strong suite's APGD vs ART's, one run.
-
-    Both run APGD-CE then APGD-DLR (L-inf, 100 steps, one random start, initial step
-    2 eps), the second on the images the first left standing, on the same model
-    (`cnn_rbf_mnist` by default) and test images: ART's `AutoProjectedGradientDescent`
-    through `TensorFlowV2Classifier` (eager NumPy), and `keras_rbf.attacks.APGD` (one
-    compiled loop per run, broken images dropped at once). Prints seconds (after a
-    warm-up that traces our loop), the speed ratio (goal: >= 5x), both robust
-    accuracies and the CPU.
-    """
-    import importlib.util
-
-    parser = ArgumentParser(prog="python -m evaluation.bench_attacks")
-    if importlib.util.find_spec("art") is None:
-        parser.error(
-            "the attack benchmark compares with ART, which is not installed; "
-            "pip install adversarial-robustness-toolbox (it is in the dev extra)"
-        )
-    parser.add_argument("--model", default="cnn_rbf_mnist")
-    parser.add_argument("--n-test", type=positive_int, default=500, help="test images")
-    parser.add_argument("--eps", type=float, nargs="+", default=[0.1, 0.3])
-    parser.add_argument("--nb-iter", type=positive_int, default=100)
-    parser.add_argument(
-        "--batch-size", type=positive_int, default=500, help="attack batch (default 500)"
-    )
-    args = parser.parse_args(argv)
-
-    import numpy as np
-    import tensorflow as tf
-
-    from keras_rbf import datasets, zoo
-    from keras_rbf.recipes import machine
-
-    model = zoo.load(args.model)
-    info = zoo.card(args.model)["dataset"]
-    data = datasets.load(info["name"], **info.get("kwargs", {}))
-    # {"train", "test"} on main since issue 12; (train, test) before it.
-    x, y = data["test"] if isinstance(data, dict) else data[1]
-    x, y = np.asarray(x[: args.n_test], np.float32), np.asarray(y[: args.n_test], np.int64)
-    print(
-        f"APGD-CE then APGD-DLR, {args.model}, {len(x)} images, {args.nb_iter} steps; "
-        f"machine: {machine()}; TensorFlow {tf.__version__}",
-        flush=True,
-    )
-    print("| eps | ART s | keras_rbf s | speed-up | ART robust acc | keras_rbf robust acc |")
-    print("|---|---|---|---|---|---|")
-    for eps in args.eps:
-        ours_s, ours_acc = _time_apgd_pair(_ours_apgd(model, eps, args), model, x, y)
-        art_s, art_acc = _time_apgd_pair(_art_apgd(model, eps, args), model, x, y)
-        print(
-            f"| {eps:g} | {art_s:.1f} | {ours_s:.1f} | {art_s / ours_s:.1f}x "
-            f"| {art_acc:.3f} | {ours_acc:.3f} |",
-            flush=True,
-        )
-    return 0
-
-
-def _time_apgd_pair(attacks: dict, model, x, y) -> tuple[float, float]:
-    """Seconds and robust accuracy of `attacks["ce"]`, then `attacks["dlr"]` on what stands."""
-    import numpy as np
-
-    start = time.perf_counter()
-    standing = np.argmax(model.predict(x, verbose=0), -1) == y
-    for loss in ("ce", "dlr"):
-        idx = np.flatnonzero(standing)
-        if idx.size:
-            adv = attacks[loss](x[idx], y[idx])
-            standing[idx] = np.argmax(model.predict(adv, verbose=0), -1) == y[idx]
-    return time.perf_counter() - start, float(standing.mean())
-
-
-def _ours_apgd(model, eps, args) -> dict:
-    """Our APGD-CE and APGD-DLR as `generate` functions, traced on a few images first."""
-    import numpy as np
-
-    from keras_rbf.attacks import APGD
-
-    out = {}
-    for loss in ("ce", "dlr"):
-        attack = APGD(model, batch_size=args.batch_size, eps=eps, nb_iter=args.nb_iter, loss=loss)
-        probe = np.full((2, *model.input_shape[1:]), 0.5, np.float32)
-        # Warm-up on images the model gets "right" (its own labels), so the loop is traced.
-        attack.generate(probe, np.argmax(model.predict(probe, verbose=0), -1))
-        out[loss] = attack.generate
-    return out
-
-
-def _art_apgd(model, eps, args) -> dict:
-    """ART's APGD-CE and APGD-DLR as `generate` functions."""
-    import numpy as np
-    import tensorflow as tf
-    from art.attacks.evasion import AutoProjectedGradientDescent
-    from art.estimators.classification import TensorFlowV2Classifier
-
-    clf = TensorFlowV2Classifier(
-        model,
-        nb_classes=int(model.output_shape[-1]),
-        input_shape=tuple(model.input_shape[1:]),
-        loss_object=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        clip_values=(0.0, 1.0),
-    )
-    return {
-        loss: AutoProjectedGradientDescent(
-            clf,
-            norm=np.inf,
-            eps=eps,
-            eps_step=2 * eps,
-            max_iter=args.nb_iter,
-            nb_random_init=1,
-            batch_size=args.batch_size,
-            loss_type=loss_type,
-            verbose=False,
-        ).generate
-        for loss, loss_type in (("ce", "cross_entropy"), ("dlr", "difference_logits_ratio"))
-    }
 
 
 if __name__ == "__main__":

@@ -7,14 +7,12 @@ and the Frobenius norm of the change of Psi (the paper's Fig. 6).
 
 from __future__ import annotations
 
-import time
-
 import keras
 import numpy as np
 
 from keras_rbf.evaluate import rbf_layers, rbf_live_fractions
 
-__all__ = ["RBFMonitor", "EpochTimer", "rbf_layers", "rbf_live_fractions"]
+__all__ = ["RBFMonitor", "rbf_layers", "rbf_live_fractions"]
 
 
 class RBFMonitor(keras.callbacks.Callback):
@@ -63,17 +61,3 @@ class RBFMonitor(keras.callbacks.Callback):
                 logs[f"{name}_live"] = values[-1]
             for name, values in self.history["psi_change"].items():
                 logs[f"{name}_psi_change"] = values[-1]
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Wall-clock seconds of each epoch, in `seconds` (rounded to ms)."""
-
-    def __init__(self):
-        super().__init__()
-        self.seconds: list[float] = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(round(time.perf_counter() - self._start, 3))

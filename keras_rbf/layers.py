@@ -14,8 +14,9 @@ materializing an ``(N, P, K)`` tensor; see `squared_distances`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Any
+from typing import Any, Callable
 
 import keras
 import numpy as np
@@ -25,6 +26,8 @@ __all__ = [
     "MinValue",
     "PsiIdentity",
     "RBFMapping",
+    "WEIGHTS",
+    "WeightSpec",
     "live_fraction",
     "psi_matrix",
     "rbf_activations",
@@ -203,6 +206,70 @@ def live_fraction(activations, band: tuple[float, float] = LIVE_BAND) -> float:
     return float(np.mean((phi > band[0]) & (phi < band[1])))
 
 
+@dataclasses.dataclass(frozen=True)
+class WeightSpec:
+    """One variable of `RBFMapping`: how `build` creates it and which arguments set it.
+
+    Each variable `name` has the layer arguments `{name}_initializer`,
+    `{name}_regularizer` and `{name}_constraint` (stored under the same attribute names,
+    serialized by `get_config`).
+
+    Attributes:
+        name: the variable's name (and the layer attribute holding it).
+        shape: `(K, P, units) -> shape`, from the input's channels K, the number of
+            centers P and the output size.
+        default_initializer: `layer -> initializer` used in `__init__` when
+            `{name}_initializer` is None; `get_config` then records what it gave.
+        width_rule: `(layer, K) -> initializer` used in `build` when the initializer is
+            still None: a default that depends on the input, so `get_config` keeps None.
+        trainable: the layer flag that decides whether it is trained (None: always).
+        created: the layer flag without which it is not created (None: always).
+    """
+
+    name: str
+    shape: Callable[[int, int, int], tuple[int, ...]]
+    default_initializer: Callable[[Any], Any] | None = None
+    width_rule: Callable[[Any, int], Any] | None = None
+    trainable: str | None = None
+    created: str | None = None
+
+
+def _initial_beta(layer: RBFMapping, k: int):
+    # beta = 1 / (2K) puts the activations of standardized inputs around exp(-1) (see
+    # the class docstring); scale_by_dim divides D by K, so beta = 1/2 does the same.
+    return keras.initializers.Constant(0.5 if layer.scale_by_dim else 1.0 / (2.0 * k))
+
+
+# The five variables of Eq. 2-5, in the order `build` creates them.
+WEIGHTS = (
+    # Standard-normal centers (Keras' "random_normal" has stddev 0.05): the scale of
+    # standardized inputs that the default width rule assumes.
+    WeightSpec(
+        "centers", lambda k, p, u: (p, k), lambda layer: keras.initializers.RandomNormal(1.0)
+    ),
+    WeightSpec(
+        "psi_factor",
+        lambda k, p, u: (k, k),
+        lambda layer: PsiIdentity(layer.epsilon),
+        trainable="learn_psi",
+    ),
+    WeightSpec("beta", lambda k, p, u: (p,), width_rule=_initial_beta, trainable="learn_beta"),
+    WeightSpec("kernel", lambda k, p, u: (p, u)),
+    WeightSpec("bias", lambda k, p, u: (u,), created="use_bias"),
+)
+_OPTION_KINDS = {
+    "initializer": keras.initializers.get,
+    "regularizer": keras.regularizers.get,
+    "constraint": keras.constraints.get,
+}
+_KIND_SUFFIXES = tuple(f"_{kind}" for kind in _OPTION_KINDS)
+_FLAGS = ("learn_psi", "learn_beta", "scale_by_dim", "use_bias")
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
 @keras.saving.register_keras_serializable(package="keras_rbf")
 class RBFMapping(keras.layers.Layer):
     """Radial-basis mapping of the last axis (Taghanaki et al., CVPR 2019, Eq. 2-5).
@@ -243,7 +310,9 @@ class RBFMapping(keras.layers.Layer):
         kernel_regularizer, bias_regularizer: optional regularizers.
         centers_constraint, psi_factor_constraint, kernel_constraint, bias_constraint:
             optional constraints.
-        beta_constraint: defaults to `MinValue(1e-6)`, which keeps every width positive.
+        beta_constraint: defaults to `MinValue(1e-6)`, which keeps every width positive;
+            None trains the widths unconstrained. (Configs that name the former default
+            by the string "default" still load, see `from_config`.)
         **kwargs: base `Layer` arguments (`name`, `dtype`, `trainable`, ...).
 
     Input shape:
@@ -274,100 +343,67 @@ class RBFMapping(keras.layers.Layer):
         bias_regularizer: Any = None,
         centers_constraint: Any = None,
         psi_factor_constraint: Any = None,
-        beta_constraint: Any = "default",
+        beta_constraint: Any = MinValue(1e-6),
         kernel_constraint: Any = None,
         bias_constraint: Any = None,
         **kwargs,
     ):
+        # The 15 weight options by name, read before any other local exists; WEIGHTS
+        # then resolves and checks them in one loop instead of 15 assignments.
+        options = {arg: value for arg, value in locals().items() if arg.endswith(_KIND_SUFFIXES)}
         kwargs.setdefault("autocast", False)  # variables stay float32; see call()
         super().__init__(**kwargs)
-        for arg, value in (("units", units), ("num_centers", num_centers)):
-            # bool is a subclass of int: `units=True` would silently mean 1 unit.
-            if value is not None and (
-                isinstance(value, (bool, np.bool_))
-                or not isinstance(value, (int, np.integer))
-                or value <= 0
-            ):
-                raise ValueError(
-                    f"RBFMapping '{self.name}': `{arg}` must be a positive integer or None, "
-                    f"got {value!r}"
-                )
-        if isinstance(epsilon, (bool, np.bool_)) or not isinstance(
-            epsilon, (int, float, np.integer, np.floating)
-        ):
-            raise ValueError(
-                f"RBFMapping '{self.name}': `epsilon` must be a number in (0, 1), got {epsilon!r}"
-            )
-        epsilon = float(epsilon)
-        if not 0.0 < epsilon < 1.0:
-            raise ValueError(
-                f"RBFMapping '{self.name}': `epsilon` must lie in (0, 1) so that Psi is "
-                f"positive definite and can start at the identity, got {epsilon}"
-            )
-        self.units = None if units is None else int(units)
-        self.num_centers = None if num_centers is None else int(num_centers)
-        self.epsilon = epsilon
-        flags = {
-            "learn_psi": learn_psi,
-            "learn_beta": learn_beta,
-            "scale_by_dim": scale_by_dim,
-            "use_bias": use_bias,
-        }
+        self.units = self._positive_int_or_none("units", units)
+        self.num_centers = self._positive_int_or_none("num_centers", num_centers)
+        self.epsilon = self._epsilon(epsilon)
+        flags = dict(zip(_FLAGS, (learn_psi, learn_beta, scale_by_dim, use_bias)))
         for arg, value in flags.items():
-            if not isinstance(value, (bool, np.bool_)):
+            if not _is_bool(value):
                 raise ValueError(
                     f"RBFMapping '{self.name}': `{arg}` must be True or False, got {value!r}"
                 )
-        self.learn_psi = bool(learn_psi)
-        self.learn_beta = bool(learn_beta)
-        self.scale_by_dim = bool(scale_by_dim)
-        self.use_bias = bool(use_bias)
-        get = self._get_or_raise
-        # Standard-normal centers (Keras' "random_normal" has stddev 0.05), the scale of
-        # standardized inputs that the default width rule assumes.
-        self.centers_initializer = get(
-            "centers_initializer", centers_initializer or keras.initializers.RandomNormal(1.0)
-        )
-        self.psi_factor_initializer = (
-            PsiIdentity(epsilon)
-            if psi_factor_initializer is None
-            else get("psi_factor_initializer", psi_factor_initializer)
-        )
-        self.beta_initializer = (
-            None if beta_initializer is None else get("beta_initializer", beta_initializer)
-        )
-        self.kernel_initializer = get("kernel_initializer", kernel_initializer)
-        self.bias_initializer = get("bias_initializer", bias_initializer)
-        self.centers_regularizer = get("centers_regularizer", centers_regularizer)
-        self.psi_factor_regularizer = get("psi_factor_regularizer", psi_factor_regularizer)
-        self.beta_regularizer = get("beta_regularizer", beta_regularizer)
-        self.kernel_regularizer = get("kernel_regularizer", kernel_regularizer)
-        self.bias_regularizer = get("bias_regularizer", bias_regularizer)
-        self.centers_constraint = get("centers_constraint", centers_constraint)
-        self.psi_factor_constraint = get("psi_factor_constraint", psi_factor_constraint)
-        self.beta_constraint = (
-            MinValue(1e-6)
-            if isinstance(beta_constraint, str) and beta_constraint == "default"
-            else get("beta_constraint", beta_constraint)
-        )
-        self.kernel_constraint = get("kernel_constraint", kernel_constraint)
-        self.bias_constraint = get("bias_constraint", bias_constraint)
+            setattr(self, arg, bool(value))
+        for kind in _OPTION_KINDS:
+            for spec in WEIGHTS:
+                arg = f"{spec.name}_{kind}"
+                value = self._get_or_raise(arg, kind, options[arg])
+                if kind == "initializer" and value is None and spec.default_initializer:
+                    value = spec.default_initializer(self)
+                setattr(self, arg, value)
         self.input_spec = keras.layers.InputSpec(min_ndim=2)
 
-    def _get_or_raise(self, arg: str, identifier: Any):
-        """Keras' getter for `arg` (`*_initializer`, `*_regularizer`, `*_constraint`),
-        re-raising an unknown identifier as one line naming this layer and the argument."""
-        getter = {
-            "initializer": keras.initializers.get,
-            "regularizer": keras.regularizers.get,
-            "constraint": keras.constraints.get,
-        }[arg.rsplit("_", 1)[1]]
+    def _positive_int_or_none(self, arg: str, value: Any) -> int | None:
+        # bool is a subclass of int: `units=True` would silently mean 1 unit.
+        if value is None:
+            return None
+        if _is_bool(value) or not isinstance(value, (int, np.integer)) or value <= 0:
+            raise ValueError(
+                f"RBFMapping '{self.name}': `{arg}` must be a positive integer or None, "
+                f"got {value!r}"
+            )
+        return int(value)
+
+    def _epsilon(self, epsilon: Any) -> float:
+        if _is_bool(epsilon) or not isinstance(epsilon, (int, float, np.integer, np.floating)):
+            raise ValueError(
+                f"RBFMapping '{self.name}': `epsilon` must be a number in (0, 1), got {epsilon!r}"
+            )
+        if not 0.0 < float(epsilon) < 1.0:
+            raise ValueError(
+                f"RBFMapping '{self.name}': `epsilon` must lie in (0, 1) so that Psi is "
+                f"positive definite and can start at the identity, got {float(epsilon)}"
+            )
+        return float(epsilon)
+
+    def _get_or_raise(self, arg: str, kind: str, identifier: Any):
+        """Keras' getter of `kind` for `arg` (e.g. "kernel_initializer"), re-raising an
+        unknown identifier as one line naming this layer and the argument."""
         try:
-            return getter(identifier)
+            return _OPTION_KINDS[kind](identifier)
         except (ValueError, TypeError) as err:
             raise ValueError(
                 f"RBFMapping '{self.name}': `{arg}` could not be interpreted ({err}); pass a "
-                f"Keras {arg.rsplit('_', 1)[1]} object, its name or its config, got {identifier!r}"
+                f"Keras {kind} object, its name or its config, got {identifier!r}"
             ) from None
 
     def _math_dtype(self) -> str:
@@ -387,50 +423,23 @@ class RBFMapping(keras.layers.Layer):
             )
         k = int(k)
         self.input_dim = k
-        units = self.units or k
-        num_centers = self.num_centers or k
-        self.centers = self.add_weight(
-            name="centers",
-            shape=(num_centers, k),
-            initializer=self.centers_initializer,
-            regularizer=self.centers_regularizer,
-            constraint=self.centers_constraint,
-        )
-        self.psi_factor = self.add_weight(
-            name="psi_factor",
-            shape=(k, k),
-            initializer=self.psi_factor_initializer,
-            regularizer=self.psi_factor_regularizer,
-            constraint=self.psi_factor_constraint,
-            trainable=self.learn_psi,
-        )
-        self.beta = self.add_weight(
-            name="beta",
-            shape=(num_centers,),
-            initializer=self.beta_initializer
-            or keras.initializers.Constant(0.5 if self.scale_by_dim else 1.0 / (2.0 * k)),
-            regularizer=self.beta_regularizer,
-            constraint=self.beta_constraint,
-            trainable=self.learn_beta,
-        )
-        self.kernel = self.add_weight(
-            name="kernel",
-            shape=(num_centers, units),
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
-        self.bias = (
-            self.add_weight(
-                name="bias",
-                shape=(units,),
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
+        sizes = (k, self.num_centers or k, self.units or k)
+        for spec in WEIGHTS:
+            if spec.created and not getattr(self, spec.created):
+                setattr(self, spec.name, None)
+                continue
+            initializer = getattr(self, f"{spec.name}_initializer")
+            if initializer is None and spec.width_rule:
+                initializer = spec.width_rule(self, k)
+            variable = self.add_weight(
+                name=spec.name,
+                shape=spec.shape(*sizes),
+                initializer=initializer,
+                regularizer=getattr(self, f"{spec.name}_regularizer"),
+                constraint=getattr(self, f"{spec.name}_constraint"),
+                trainable=getattr(self, spec.trainable) if spec.trainable else True,
             )
-            if self.use_bias
-            else None
-        )
+            setattr(self, spec.name, variable)
         self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: k})
 
     def _flat_distances(self, inputs):
@@ -464,6 +473,12 @@ class RBFMapping(keras.layers.Layer):
 
             -b_k D_nk = [f_n, q_n, 1] @ [[2 b_k Psi^{-1} c_k], [-b_k], [-b_k c_k^T Psi^{-1} c_k]]
             q_n = f_n^T Psi^{-1} f_n
+
+        `distances()` computes the same D by whitening instead (`squared_distances`:
+        `z = f T^T`, no `Psi^{-1}`). The two routes are kept because each is bit-for-bit
+        what it has been: `adapt()` sets widths from `distances()`, and moving it onto
+        this route would change those widths, and every seeded training run after them,
+        in the last bits. tests/layers/test_weight_table.py holds them to 1e-6.
 
         Returns:
             `psi_inv (K, K)` and `weights (K + 2, P)` (the matrix above). Never cached
@@ -566,34 +581,22 @@ class RBFMapping(keras.layers.Layer):
     def get_config(self) -> dict:
         config = super().get_config()
         config.pop("autocast", None)
+        config.update({arg: getattr(self, arg) for arg in ("units", "num_centers", "epsilon")})
+        config.update({arg: getattr(self, arg) for arg in _FLAGS})
         ser = keras.saving.serialize_keras_object
-        config.update(
-            {
-                "units": self.units,
-                "num_centers": self.num_centers,
-                "epsilon": self.epsilon,
-                "learn_psi": self.learn_psi,
-                "learn_beta": self.learn_beta,
-                "scale_by_dim": self.scale_by_dim,
-                "use_bias": self.use_bias,
-                "centers_initializer": ser(self.centers_initializer),
-                "psi_factor_initializer": ser(self.psi_factor_initializer),
-                "beta_initializer": ser(self.beta_initializer),
-                "kernel_initializer": ser(self.kernel_initializer),
-                "bias_initializer": ser(self.bias_initializer),
-                "centers_regularizer": ser(self.centers_regularizer),
-                "psi_factor_regularizer": ser(self.psi_factor_regularizer),
-                "beta_regularizer": ser(self.beta_regularizer),
-                "kernel_regularizer": ser(self.kernel_regularizer),
-                "bias_regularizer": ser(self.bias_regularizer),
-                "centers_constraint": ser(self.centers_constraint),
-                "psi_factor_constraint": ser(self.psi_factor_constraint),
-                "beta_constraint": ser(self.beta_constraint),
-                "kernel_constraint": ser(self.kernel_constraint),
-                "bias_constraint": ser(self.bias_constraint),
-            }
-        )
+        for kind in _OPTION_KINDS:
+            for spec in WEIGHTS:
+                arg = f"{spec.name}_{kind}"
+                config[arg] = ser(getattr(self, arg))
         return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> RBFMapping:
+        """The layer of `config`, also of one written before `beta_constraint` lost its
+        "default" sentinel string (issue 21): that string meant `MinValue(1e-6)`."""
+        if config.get("beta_constraint") == "default":
+            config = {**config, "beta_constraint": MinValue(1e-6)}
+        return super().from_config(config)
 
 
 def rbf_block(x, normalize: bool = False, name: str | None = None, **rbf_kwargs):

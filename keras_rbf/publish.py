@@ -227,8 +227,8 @@ def record_results(
     that is not the card's current weights for `seed`.
     """
     target = source_zoo_dir(zoo_dir) / name
-    card = _read(target / "card.json")
-    current = (card.get("weights") or {}).get(str(seed), {}).get("sha256")
+    published = zoo.Card.from_dict(_read(target / "card.json"), str(target)).weights.get(int(seed))
+    current = None if published is None else published.sha256
     if current is None or block.get("weights_sha256") != current:
         raise UserError(
             f"results for {name!r} seed {seed} were measured on weights "

@@ -32,10 +32,18 @@ is a readable HDF5 file whose sha256 equals the one expected.
 
 Zoo models take images in the range their card's `input.range` states ([0, 1] for
 every entry so far: pixel values divided by 255) and output logits.
+
+`card(name)` returns the card as the plain dict it is on disk (what callers index with
+`["training"]`, and print or write back as JSON); `entry(name)` returns the same card
+as a typed, frozen `Card`, which the functions here use. Each public call reads the
+card it needs once, from disk: nothing is cached between calls, so a card edited on
+disk is seen by the next call.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
 import importlib
 import json
@@ -50,6 +58,9 @@ from keras_rbf.errors import UserError, did_you_mean
 __all__ = [
     "list",
     "card",
+    "entry",
+    "Card",
+    "WeightFile",
     "results",
     "find",
     "seeds",
@@ -84,13 +95,13 @@ def zoo_dir() -> Path:
         return Path(__file__).resolve().parent.parent / "zoo"
 
 
-def _cards() -> dict[str, Path]:
+def _card_paths() -> dict[str, Path]:
     return {p.parent.name: p for p in sorted(zoo_dir().glob("*/card.json"))}
 
 
 def list() -> _builtin_list[str]:  # noqa: A001 - RobustBench's and keras-hub's verb
     """Names of all zoo entries, sorted."""
-    return sorted(_cards())
+    return sorted(_card_paths())
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -102,19 +113,118 @@ def _read_json(path: Path) -> dict[str, Any]:
         ) from None
 
 
-def card(name: str) -> dict[str, Any]:
-    """The model card (definition) of `name` as a dict (a fresh copy each call).
+@dataclasses.dataclass(frozen=True)
+class WeightFile:
+    """One published weight file of a card: its name, sha256 and download URL (or None)."""
+
+    file: str
+    sha256: str
+    url: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Card:
+    """A zoo card, typed: what the model is, how it was trained, which weights it has.
+
+    Built by `Card.from_dict` from the JSON of `card.json` (the module docstring shows
+    one). The dict-valued fields are the card's own sub-objects; treat them as read-only
+    (`to_dict()` gives a copy to change).
+
+    Attributes:
+        name, family, role, variant_of, builder: the card's top-level values.
+        builder_kwargs: the builder's arguments.
+        dataset: `{"name", "kwargs", "description"}`.
+        input: `{"shape", "range", "preprocessing"}`.
+        training: the recipe's settings (`command`, `epochs`, ...).
+        weights: published weight files by training seed; empty when none are.
+        weights_note: why there are no weights and how to produce them, or "".
+        raw: the card exactly as read (with the fields not typed here).
+    """
+
+    name: str
+    family: str
+    role: str
+    builder: str
+    variant_of: str | None = None
+    builder_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    dataset: dict[str, Any] = dataclasses.field(default_factory=dict)
+    input: dict[str, Any] = dataclasses.field(default_factory=dict)
+    training: dict[str, Any] = dataclasses.field(default_factory=dict)
+    weights: dict[int, WeightFile] = dataclasses.field(default_factory=dict)
+    weights_note: str = ""
+    raw: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "a card") -> Card:
+        """The `Card` of a card's JSON object (`"weights": null` reads as no weights).
+
+        Args:
+            data: the parsed `card.json` (a zoo card or a `keras-rbf train` run record).
+            source: how error messages name where `data` came from (e.g. its path).
+
+        Raises:
+            ZooError: a required key (name, family, role, builder) is missing, or a
+                weights entry lacks its file or sha256.
+        """
+        missing = [key for key in ("name", "family", "role", "builder") if key not in data]
+        if missing:
+            raise ZooError(f"{source} lacks {', '.join(missing)}; restore it from the repository")
+        try:
+            weights = {
+                int(seed): WeightFile(w["file"], w["sha256"], w.get("url"))
+                for seed, w in (data.get("weights") or {}).items()
+            }
+        except (KeyError, TypeError, ValueError) as err:
+            raise ZooError(f"{source} has a malformed weights entry ({err!r})") from None
+        typed = {f.name for f in dataclasses.fields(cls)} - {"weights", "raw"}
+        fields = {key: value for key, value in data.items() if key in typed}
+        fields["weights_note"] = data.get("weights_note") or ""
+        return cls(**fields, weights=weights, raw=data)
+
+    @property
+    def dataset_name(self) -> str | None:
+        """The name of the card's data set (`datasets.load`'s first argument)."""
+        return self.dataset.get("name")
+
+    @property
+    def seeds(self) -> _builtin_list[int]:
+        """Training seeds with published weights, sorted (empty if none)."""
+        return sorted(self.weights)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The card as read from disk, a deep copy the caller may change."""
+        return copy.deepcopy(self.raw)
+
+
+def _read_card(path: Path) -> Card:
+    return Card.from_dict(_read_json(path), source=str(path))
+
+
+def entry(name: str) -> Card:
+    """The card of `name` as a typed `Card`, read from disk now.
 
     Raises:
         ZooError: unknown name (the message lists the known names) or unreadable card.
     """
-    cards = _cards()
-    if name not in cards:
+    paths = _card_paths()
+    if name not in paths:
         raise ZooError(
-            f"Unknown zoo model {name!r}.{did_you_mean(name, cards)} "
-            f"Known models: {', '.join(sorted(cards))}"
+            f"Unknown zoo model {name!r}.{did_you_mean(name, paths)} "
+            f"Known models: {', '.join(sorted(paths))}"
         )
-    return _read_json(cards[name])
+    return _read_card(paths[name])
+
+
+def card(name: str) -> dict[str, Any]:
+    """The model card (definition) of `name` as a dict (a fresh copy each call).
+
+    A dict, not a `Card`, because callers index it as the JSON it is (`["training"]`)
+    and print or write it back; `entry(name)` gives the typed view.
+
+    Raises:
+        ZooError: unknown name (the message lists the known names) or unreadable card.
+    """
+    return entry(name).to_dict()
 
 
 def results(name: str) -> dict[str, Any]:
@@ -123,12 +233,12 @@ def results(name: str) -> dict[str, Any]:
     Only blocks measured on the weights the card publishes now are returned: a block
     whose `weights_sha256` differs from the card's for its seed is dropped as stale.
     """
-    info = card(name)
+    info = entry(name)
     path = zoo_dir() / name / "results.json"
     if not path.is_file():
         return {}
     out = _read_json(path)
-    current = {seed: w["sha256"] for seed, w in (info.get("weights") or {}).items()}
+    current = {str(seed): w.sha256 for seed, w in info.weights.items()}
     for kind in ("training", "robustness"):
         blocks = out.get(kind, {})
         out[kind] = {s: b for s, b in blocks.items() if current.get(s) == b.get("weights_sha256")}
@@ -172,9 +282,9 @@ def find(**criteria: Any) -> _builtin_list[str]:
     top-level value, e.g. `find(dataset="mnist", family="cnn", role="PROP")`.
     """
     out = []
-    for name in list():
-        info = card(name)
-        values = {**info, "dataset": (info.get("dataset") or {}).get("name")}
+    for name, path in _card_paths().items():
+        info = _read_card(path)
+        values = {**info.raw, "dataset": info.dataset_name}
         if all(values.get(key) == value for key, value in criteria.items()):
             out.append(name)
     return out
@@ -182,7 +292,7 @@ def find(**criteria: Any) -> _builtin_list[str]:
 
 def seeds(name: str) -> _builtin_list[int]:
     """Training seeds with published weights for `name` (empty if none)."""
-    return sorted(int(s) for s in (card(name).get("weights") or {}))
+    return entry(name).seeds
 
 
 def weights_filename(name: str, seed: int = 0) -> str:
@@ -214,9 +324,11 @@ def build(name: str, **overrides):
     Returns:
         A `keras.Model` that outputs logits.
     """
-    info = card(name)
-    kwargs = {**info.get("builder_kwargs", {}), **overrides}
-    return _import(info["builder"])(**kwargs)
+    return _build(entry(name), overrides)
+
+
+def _build(info: Card, overrides: dict[str, Any]):
+    return _import(info.builder)(**{**info.builder_kwargs, **overrides})
 
 
 def cache_dir() -> Path:
@@ -270,23 +382,22 @@ def check_weight_file(path: str | os.PathLike, expected_sha256: str | None, what
     return path
 
 
-def _weights_entry(name: str, seed: int) -> dict:
-    info = card(name)
-    published = info.get("weights") or {}
-    if not published:
-        how = info.get("training", {}).get("command", f"keras-rbf train {name}")
+def _weight_file(info: Card, seed: int) -> WeightFile:
+    name = info.name
+    if not info.weights:
+        how = info.training.get("command", f"keras-rbf train {name}")
         raise ZooError(
-            f"Zoo model {name!r} has no published weights. {info.get('weights_note', '')}"
+            f"Zoo model {name!r} has no published weights. {info.weights_note}"
             f" To produce them, run `{how}` and load the result with "
             f"keras_rbf.zoo.load({name!r}, weights='runs/{name}/{name}.weights.h5'); "
             f"weights=None gives the untrained architecture.".replace(".  ", ". ")
         )
-    if str(seed) not in published:
+    if seed not in info.weights:
         raise ZooError(
             f"Zoo model {name!r} has no weights for seed {seed}; published "
-            f"seeds: {', '.join(sorted(published))}"
+            f"seeds: {', '.join(str(s) for s in info.seeds)}"
         )
-    return published[str(seed)]
+    return info.weights[seed]
 
 
 def resolve_weights(name: str, seed: int = 0, download: bool = True) -> Path:
@@ -300,8 +411,12 @@ def resolve_weights(name: str, seed: int = 0, download: bool = True) -> Path:
     Raises:
         ZooError: no such weights, none found, or a file that fails `check_weight_file`.
     """
-    entry = _weights_entry(name, seed)
-    fname, expected = entry["file"], entry["sha256"]
+    return _resolve(entry(name), seed, download)
+
+
+def _resolve(info: Card, seed: int, download: bool = True) -> Path:
+    name, published = info.name, _weight_file(info, seed)
+    fname, expected, url = published.file, published.sha256, published.url
     what = f"zoo model {name!r} seed {seed}"
     candidates = [zoo_dir() / name / fname]
     if os.environ.get("KERAS_RBF_WEIGHTS_DIR"):
@@ -311,7 +426,6 @@ def resolve_weights(name: str, seed: int = 0, download: bool = True) -> Path:
     for path in candidates:
         if path.is_file():
             return check_weight_file(path, expected, what)
-    url = entry.get("url")
     if not (download and url):
         raise ZooError(
             f"Weight file {fname!r} of {what} not found; looked in: "
@@ -343,19 +457,18 @@ def _download(url: str, fname: str, expected: str, target: Path, what: str) -> P
         raise
 
 
-def _expected_for_path(name: str, path: Path, seed: int) -> str:
+def _expected_for_path(info: Card, path: Path, seed: int) -> str:
     """sha256 a user-given weight file must have: the run record beside it (a
     `keras-rbf train` output folder), else the zoo card's for `seed`."""
     record = path.parent / "card.json"
     if record.is_file():
-        for entry in (_read_json(record).get("weights") or {}).values():
-            if entry.get("file") == path.name:
-                return entry["sha256"]
-    published = card(name).get("weights") or {}
-    if str(seed) in published:
-        return published[str(seed)]["sha256"]
+        for published in _read_card(record).weights.values():
+            if published.file == path.name:
+                return published.sha256
+    if seed in info.weights:
+        return info.weights[seed].sha256
     raise ZooError(
-        f"No sha256 is known for weight file {path} of {name!r}: pass sha256='<hex>' "
+        f"No sha256 is known for weight file {path} of {info.name!r}: pass sha256='<hex>' "
         f"(e.g. from `sha256sum`), load it from its `keras-rbf train` run folder, or pass "
         f"verify=False to skip the check"
     )
@@ -390,14 +503,14 @@ def load(
         ZooError: unknown name, missing, corrupt or tampered weights, or weights of
             another architecture (the message names both).
     """
-    info = card(name)
+    info = entry(name)  # read once; everything below works from this Card
     if weights == "pretrained":
         if overrides:
             raise ZooError(
                 f"Published weights of {name!r} fit the card's architecture only; "
                 f"drop {sorted(overrides)} or pass weights=None"
             )
-        path = resolve_weights(name, seed)
+        path = _resolve(info, seed)
     elif weights is None:
         path = None
     else:
@@ -405,16 +518,16 @@ def load(
         expected = (
             sha256
             if sha256 is not None
-            else (_expected_for_path(name, path, seed) if verify else None)
+            else (_expected_for_path(info, path, seed) if verify else None)
         )
         check_weight_file(path, expected, f"zoo model {name!r}")
-    model = build(name, **overrides)
+    model = _build(info, overrides)
     if path is not None:
-        _load_into(model, path, name, info)
+        _load_into(model, path, info)
     return model
 
 
-def _load_into(model, path: Path, name: str, info: dict) -> None:
+def _load_into(model, path: Path, info: Card) -> None:
     try:
         # Keras only warns when parts of a file do not match the model and leaves
         # those layers freshly initialized: treat any such warning as a mismatch.
@@ -423,6 +536,6 @@ def _load_into(model, path: Path, name: str, info: dict) -> None:
             model.load_weights(str(path))
     except Exception as err:  # Keras raises ValueError/KeyError/OSError variously
         raise ZooError(
-            f"Weight file {path} does not fit zoo model {name!r} "
-            f"(architecture {info['builder']} with {info.get('builder_kwargs', {})}): {err}"
+            f"Weight file {path} does not fit zoo model {info.name!r} "
+            f"(architecture {info.builder} with {info.builder_kwargs}): {err}"
         ) from err

@@ -4,6 +4,8 @@ import json
 import math
 import re
 
+import pytest
+
 from keras_rbf import benchmarks
 
 
@@ -44,3 +46,14 @@ def test_flop_counts_follow_the_matmul_shapes():
 def test_peak_memory_of_one_case_is_a_number():
     got = benchmarks.peak_memory("rbf", (2, 4, 4, 8))
     assert got["peak_mb"] >= 0.0
+
+
+def test_the_attack_benchmark_is_its_own_module_behind_the_same_entry():
+    pytest.importorskip("art")
+    from evaluation import bench_attacks
+    from keras_rbf import attack_benchmark
+
+    assert bench_attacks.main is attack_benchmark.main
+    args = attack_benchmark._parser().parse_args([])
+    assert (args.model, args.n_test, args.eps, args.nb_iter) == ("cnn_rbf_mnist", 500, [0.1, 0.3], 100)
+    assert not hasattr(benchmarks, "attack_main")

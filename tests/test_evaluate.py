@@ -94,6 +94,14 @@ def test_sample_indices_are_one_fixed_permutation_with_nested_prefixes():
     assert 400 < int((first < 5000).sum()) < 600
 
 
+def test_test_split_is_the_loaders_test_split(monkeypatch):
+    from keras_rbf import datasets
+
+    pair = (np.zeros((2, 1)), np.arange(2))
+    monkeypatch.setattr(datasets, "load", lambda name, **kw: {"train": None, "test": pair})
+    assert evaluate.load_test_split("x") is pair
+
+
 def test_rbf_branch_ablation_against_a_numpy_reference():
     """Replacing the branch by its mean: the returned accuracy equals the NumPy model with
     the branch's output fixed at its mean, and the layer's weights are restored after."""

@@ -284,3 +284,48 @@ def test_results_give_mean_and_sd_across_the_current_seeds(private_zoo):
     results["training"]["2"]["weights_sha256"] = "f" * 64  # seed 2's block goes stale
     path.write_text(json.dumps(results))
     assert zoo.results("cnn_mnist")["across_seeds"]["clean_test_accuracy"]["seeds"] == 2
+
+
+# ------------------------------------------------------------------ typed cards (#21)
+def test_entry_is_the_typed_view_of_the_card_dict():
+    for name in zoo.list():
+        info, typed = zoo.card(name), zoo.entry(name)
+        assert isinstance(typed, zoo.Card) and typed.to_dict() == info
+        assert (typed.name, typed.family, typed.role) == (name, info["family"], info["role"])
+        assert typed.builder_kwargs == info["builder_kwargs"]
+        assert typed.dataset_name == info["dataset"]["name"]
+        assert typed.seeds == sorted(int(s) for s in (info["weights"] or {}))
+        for seed, published in typed.weights.items():
+            assert published == zoo.WeightFile(**info["weights"][str(seed)])
+        assert bool(typed.weights_note) == ("weights_note" in info)
+
+
+def test_card_dicts_are_fresh_copies():
+    zoo.card("cnn_mnist")["training"]["epochs"] = -1
+    assert zoo.card("cnn_mnist")["training"]["epochs"] > 0
+
+
+def test_a_card_missing_a_required_key_is_refused_naming_it():
+    with pytest.raises(zoo.ZooError, match="lacks family, builder"):
+        zoo.Card.from_dict({"name": "x", "role": "ORIG"}, source="x/card.json")
+    with pytest.raises(zoo.ZooError, match="malformed weights"):
+        zoo.Card.from_dict(
+            {"name": "x", "family": "cnn", "role": "ORIG", "builder": "m:f", "weights": {"0": {}}}
+        )
+
+
+def test_load_reads_the_card_once(monkeypatch):
+    reads = []
+    original = zoo._read_card
+    monkeypatch.setattr(zoo, "_read_card", lambda path: reads.append(path) or original(path))
+    zoo.load("cnn_mnist")
+    assert len(reads) == 1
+
+
+def test_a_card_edited_between_calls_is_seen(private_zoo):
+    path = private_zoo / "cnn_mnist" / "card.json"
+    assert zoo.entry("cnn_mnist").role == "ORIG" and zoo.find(role="ORIG") == ["cnn_mnist"]
+    info = json.loads(path.read_text())
+    info["role"] = "ABLATION"
+    path.write_text(json.dumps(info))
+    assert zoo.entry("cnn_mnist").role == "ABLATION" and zoo.find(role="ORIG") == []

@@ -13,7 +13,7 @@ from keras_rbf.recipes.segmentation import evaluate_segmentation
 SEGMENTATION_WITH_WEIGHTS = [
     name
     for name in zoo.list()
-    if zoo.card(name)["family"] == "segmentation" and zoo.card(name).get("weights")
+    if zoo.entry(name).family == "segmentation" and zoo.entry(name).weights
 ]
 
 
