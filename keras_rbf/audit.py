@@ -209,6 +209,8 @@ def audit(
     command: str = "",
 ) -> dict:
     """Runs the audit and writes `out_dir`; returns the content of `audit.json`."""
+    # Why this function is long: the audit's steps in the order a user reads them in audit.md;
+    # each is one call
     from keras_rbf import attacks
 
     start = time.perf_counter()

@@ -318,6 +318,8 @@ def check_onnx(model, path: str | os.PathLike, inputs: list[np.ndarray]) -> floa
 
 def main(argv: list[str] | None = None) -> int:
     """`keras-rbf export NAME_OR_PATH OUTDIR [...]`; returns the exit status."""
+    # Why this function is long: argument definitions and the two export formats' dispatch, one
+    # line each
     from keras_rbf.cli_args import ArgumentParser
 
     parser = ArgumentParser(

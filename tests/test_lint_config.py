@@ -62,3 +62,22 @@ def test_matcher_sees_the_old_mistake():
     assert _excludes("reports", Path("keras_rbf/reports"))
     assert not _excludes("/reports/", Path("keras_rbf/reports"))
     assert _excludes("/reports/", Path("reports"))
+
+
+def test_no_function_in_the_package_is_long_without_saying_why():
+    """Functions over 60 lines carry a `# Why this function is long:` comment (issue 21):
+    a long function is a choice to defend, not an accident."""
+    import ast
+
+    offenders = []
+    for path in sorted((ROOT / "keras_rbf").rglob("*.py")):
+        source = path.read_text()
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                body = "\n".join(source.splitlines()[node.lineno - 1 : node.end_lineno])
+                if length > 60 and "# Why this function is long:" not in body:
+                    offenders.append(
+                        f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({length})"
+                    )
+    assert not offenders, offenders

@@ -3,8 +3,8 @@
     python -m training.bench_epochs [--steps 20]
 
 Times `--steps` training steps of each recipe after a warm-up (tracing) and scales them
-to an epoch of each data set (MNIST subset: 4,000 images, Fashion-MNIST: 60,000; batch
-128). Run it with nothing else on the machine: the training runs themselves record their
+to an epoch of each data set's training split (MNIST and Fashion-MNIST: 55,000 images;
+batch 128). Run it with nothing else on the machine: the training runs themselves record their
 own seconds per epoch, but those are only quiet when nothing else ran beside them.
 Prints the CPU, one row per recipe and the ratios to ORIG.
 """
@@ -23,7 +23,7 @@ from keras_rbf.recipes import machine
 from keras_rbf.recipes.cnn import adversarial_setup
 
 BATCH = 128
-EPOCH_IMAGES = {"mnist": 4000, "fashion_mnist": 60000}
+EPOCH_IMAGES = {"mnist": 55000, "fashion_mnist": 55000}
 # recipe -> (zoo entry whose model and training block are used)
 RECIPES = {
     "ORIG": "cnn_mnist",
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"CPU: {machine()}; batch {BATCH}; median of {args.steps} steps", flush=True)
     rows = {r: seconds_per_step(n, args.steps) for r, n in RECIPES.items()}
     print(
-        "| recipe | s/step | s/epoch MNIST subset (4,000) | s/epoch Fashion-MNIST (60,000) "
+        "| recipe | s/step | s/epoch MNIST (55,000) | s/epoch Fashion-MNIST (55,000) "
         "| x ORIG |"
     )
     print("|---|---|---|---|---|")

@@ -245,6 +245,9 @@ class APGD(Attack):
 
     def _compile(self, fn, image_shape):
         """The whole APGD run as one `tf.function(x, y, t, start, eps)`."""
+        # Why this function is long: one tf.function body: the whole APGD iteration is traced as
+        # one graph, and helpers called from it would each need their own tracing rules (issue 20
+        # rewrites this wing)
         s = self._settings
         nb_iter, rho = int(s["nb_iter"]), float(s["rho"])
         is_check = np.zeros(nb_iter, bool)
@@ -274,6 +277,8 @@ class APGD(Attack):
 
         @tf.function(input_signature=[spec, labels, labels, spec, tf.TensorSpec([], tf.float32)])
         def run(x, y, t, start, eps):
+            # Why this function is long: the restart loop and its bookkeeping read best in one
+            # place (issue 20 rewrites this wing)
             n = tf.shape(x)[0]
             loss, grad, hit = evaluate(start, y, t)
             out_x, out_hit = start, hit  # broken at the start: keep the start

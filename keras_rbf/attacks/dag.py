@@ -179,6 +179,8 @@ def _dag(
     Returns:
         A `DAGResult`.
     """
+    # Why this function is long: one tf.function body: DAG's whole iteration is traced as one
+    # graph
     images = np.asarray(images, dtype="float32")
     labels = np.asarray(labels).astype("int32")
     if images.shape[: labels.ndim] != labels.shape or images.ndim != labels.ndim + 1:

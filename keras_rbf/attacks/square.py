@@ -155,6 +155,8 @@ class Square(Attack):
 
     def _compile(self, fn, h: int, w: int, c: int):
         """The whole search as one `tf.function(x, y, stripes, draws, eps)`."""
+        # Why this function is long: one tf.function body: Square's whole iteration is traced as
+        # one graph (issue 20 rewrites this wing)
         sides = tf.constant(self._sides(h, w, c))
         rows = tf.range(h, dtype=tf.int32)[None, :, None, None]
         cols = tf.range(w, dtype=tf.int32)[None, None, :, None]

@@ -208,6 +208,8 @@ def build_inception_resnet_v2(
     Returns:
         A functional `keras.Model` mapping `(B, H, W, C)` images to `(B, num_classes)`.
     """
+    # Why this function is long: the architecture stem to head in one place, as keras.applications
+    # writes it, so it can be read against the paper's figure
     builder = "build_inception_resnet_v2"
     input_shape, num_classes, rbf_kwargs = check_shared(
         builder, input_shape, num_classes, rbf_kwargs

@@ -64,6 +64,8 @@ def build_vnet(
     Returns:
         A functional `keras.Model` mapping images/volumes to `(..., num_classes)` logits.
     """
+    # Why this function is long: the architecture encoder to decoder in one place, so it can be
+    # read against the V-Net paper's figure
     builder = "build_vnet"
     input_shape, num_classes, rbf_kwargs = check_shared(
         builder, input_shape, num_classes, rbf_kwargs, spatial_ranks=(2, 3)

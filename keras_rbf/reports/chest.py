@@ -91,6 +91,7 @@ def evaluate(models: dict, x: np.ndarray, y: np.ndarray, settings: dict) -> dict
     Returns:
         `{row: {column: accuracy}}` for rows clean, l1_bim, linf_bim, strong_linf.
     """
+    # Why this function is long: Table 3's columns in the paper's order, one attack each
     s = settings
     bs = s["batch_size"]
     squeeze = lambda v: bit_depth_squeeze(v, s["fsm_bits"])  # noqa: E731
@@ -284,6 +285,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(dataset: str = "chest", argv: list[str] | None = None) -> int:
     """`keras-rbf reproduce chest --data-dir DIR [...]`: writes table3.json and table3.md."""
+    # Why this function is long: argument definitions and Table 3's settings block, one line each
     p = _parser()
     args = p.parse_args(argv)
     if not args.data_dir:

@@ -422,6 +422,7 @@ def run_zoo_entries(dataset: str, which: str, args: argparse.Namespace, command:
 
 
 def _parser(dataset: str) -> argparse.ArgumentParser:
+    # Why this function is long: argument definitions, one per flag
     expect = {
         "mnist": "minutes on 2 CPU cores (a fixed sample of 1,000 of the 10,000 test images; "
         "--n-test 10000 attacks all of them and takes about ten times as long)",

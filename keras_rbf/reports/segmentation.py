@@ -187,6 +187,8 @@ def run(
     Returns:
         The results dict written to `results.json`.
     """
+    # Why this function is long: Tables 4-6 in the paper's order; each table is one call, the rest
+    # is their shared settings (a split is planned)
     if ablation_source not in ("zoo", "train"):
         raise ValueError(f"ablation_source must be 'zoo' or 'train', got {ablation_source!r}")
     available = zoo_models(dataset)
@@ -484,6 +486,7 @@ def _figure(path: Path, net: str, x, y, predictions, iters) -> Path:
 
 def write_markdown(r: dict) -> str:
     """The human-readable report of a `run` result."""
+    # Why this function is long: the report's sections in reading order, one block each
     its = r["settings"]["dag"]["iterations"]
     lines = [f"# Segmentation robustness on `{r['dataset']}` (paper Tables 4-6, Fig. 5)", ""]
     if r["synthetic"]:
