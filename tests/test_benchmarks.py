@@ -55,5 +55,10 @@ def test_the_attack_benchmark_is_its_own_module_behind_the_same_entry():
 
     assert bench_attacks.main is attack_benchmark.main
     args = attack_benchmark._parser().parse_args([])
-    assert (args.model, args.n_test, args.eps, args.nb_iter) == ("cnn_rbf_mnist", 500, [0.1, 0.3], 100)
+    assert (args.model, args.n_test, args.eps, args.nb_iter) == (
+        "cnn_rbf_mnist",
+        500,
+        [0.1, 0.3],
+        100,
+    )
     assert not hasattr(benchmarks, "attack_main")

@@ -47,9 +47,13 @@ def test_pretrained_clean_accuracy_matches_its_training_record(name, seed):
         x, y = datasets.load(info["dataset"]["name"], **info["dataset"].get("kwargs", {}))["test"]
     except DatasetNotFoundError as err:
         pytest.skip(f"data set not on this machine: {err}")
+    record = zoo.results(name)["training"][str(seed)]
+    if record.get("n_test") not in (None, len(x)):
+        # the MNIST controls were trained and measured on the retired 1,000-image subset
+        # test split (their cards say so); their record cannot be recomputed on this one
+        pytest.skip(f"recorded on a {record['n_test']}-image test split, not this one")
     model = zoo.load(name, seed=seed)  # offline, sha256-checked
     acc = attacks.accuracy(model, x, y)
-    record = zoo.results(name)["training"][str(seed)]
     assert record["seed"] == seed
     assert abs(acc - record["clean_test_accuracy"]) <= 0.001
     assert acc > 0.8

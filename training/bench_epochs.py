@@ -64,10 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(f"CPU: {machine()}; batch {BATCH}; median of {args.steps} steps", flush=True)
     rows = {r: seconds_per_step(n, args.steps) for r, n in RECIPES.items()}
-    print(
-        "| recipe | s/step | s/epoch MNIST (55,000) | s/epoch Fashion-MNIST (55,000) "
-        "| x ORIG |"
-    )
+    print("| recipe | s/step | s/epoch MNIST (55,000) | s/epoch Fashion-MNIST (55,000) | x ORIG |")
     print("|---|---|---|---|---|")
     for recipe, s in rows.items():
         per = {d: s * math.ceil(n / BATCH) for d, n in EPOCH_IMAGES.items()}

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -33,7 +35,8 @@ from keras_rbf.recipes import engine
 
 __all__ = [
     "main",
-    "train",
+    "ChestRecipe",
+    "prepare",
     "train_model",
     "paper_optimizer",
     "build_entry",
@@ -137,28 +140,23 @@ def adapt_rbf_centers(model: keras.Model, x: np.ndarray, seed: int = 0) -> dict:
     return status
 
 
-def train_model(
+def prepare(
     model: keras.Model,
     splits: dict,
-    epochs: int,
     image_size: int,
-    run_dir: Path,
     batch_size: int = 4,
     steps_per_epoch: int | None = None,
     gda_stddev: float | None = None,
     seed: int = 0,
     adapt_centers: bool = True,
     run_eagerly: bool = False,
-    verbose: int | str = "auto",
-) -> dict:
-    """Trains `model` in place with the paper's recipe; returns a history dict.
+) -> tuple[Any, dict, dict]:
+    """Seeds, places RBF centers, builds the input pipelines and compiles `model`.
 
     Args:
         model: a CHEST model (logits out, inputs in [0, 1]).
         splits: `chestxray14.load(...)` output (uses "train" and, if present, "validation").
-        epochs: epochs.
         image_size: side the images are resized to (the model's input size).
-        run_dir: the run folder (backups and the history go there; see `engine.fit`).
         batch_size: 4 in the paper.
         steps_per_epoch: cap on steps per epoch (default: the whole training split).
         gda_stddev: if set, Gaussian data augmentation with this noise level: each
@@ -167,7 +165,10 @@ def train_model(
         adapt_centers: k-means RBF centers on up to 256 training images first.
         run_eagerly: train without graph compilation (tests; tracing this network
             takes minutes on CPU).
-        verbose: Keras progress setting.
+
+    Returns:
+        `(dataset, fit_kwargs, info)`: what `engine.fit` takes, and
+        `{"steps_per_epoch", "rbf_centers"}`.
     """
     from keras_rbf.defenses.augmentation import GaussianAugment
 
@@ -193,103 +194,102 @@ def train_model(
         metrics=["accuracy"],
         run_eagerly=run_eagerly,
     )
-    history = engine.fit(
-        model,
-        run_dir,
-        ds,
-        chief=True,
-        epochs=epochs,
-        steps_per_epoch=steps,
-        validation_data=val,
-        verbose=verbose,
-    )
-    return {
-        "steps_per_epoch": steps,
-        "batch_size": batch_size,
-        "gda_stddev": gda_stddev,
-        "rbf_centers": adapted,
-        **history,
-    }
+    fit_kwargs = {"steps_per_epoch": steps, "validation_data": val}
+    return ds, fit_kwargs, {"steps_per_epoch": steps, "rbf_centers": adapted}
 
 
-def train(
-    name: str,
-    data_dir: str,
+def train_model(
+    model: keras.Model,
+    splits: dict,
     epochs: int,
-    image_size: int = 299,
+    image_size: int,
+    run_dir: Path,
     batch_size: int = 4,
     steps_per_epoch: int | None = None,
-    fraction: float = 1.0,
-    seed: int = 0,
     gda_stddev: float | None = None,
-    blocks=None,
-    out_dir: str | os.PathLike | None = None,
-    command: str | None = None,
+    seed: int = 0,
+    adapt_centers: bool = True,
     run_eagerly: bool = False,
-    rbf_placement=None,
-    strategy: str = "default",
+    verbose: int | str = "auto",
 ) -> dict:
-    """Trains CHEST zoo entry `name` and writes the run (weights, card, results).
+    """Trains `model` in place with the paper's recipe, in this process (the chest report
+    trains its models this way; `keras-rbf train` runs `ChestRecipe` on the engine).
 
-    Args:
-        name: "inception_resnet_v2_chest" or "inception_resnet_v2_rbf_chest".
-        data_dir: ChestX-ray14 release folder.
-        epochs, image_size, batch_size, steps_per_epoch, gda_stddev, seed, run_eagerly:
-            see `train_model`.
-        fraction: fraction of the paper's split counts to use.
-        blocks: Inception-ResNet block repeats (default the card's, i.e. the paper's).
-        rbf_placement: RBF block positions (default the card's).
-        out_dir: the run folder, default `runs/<name>` (or `runs/<name>_gda`).
-        command: command line recorded with the results.
-        strategy: "default", "mirrored" or "multiworker" (see `keras_rbf.distribute`).
+    Args: see `prepare`; `epochs`, `run_dir` (backups and history) and `verbose` too.
 
     Returns:
-        The run's card (also written to `out_dir/card.json`).
+        The history, with `steps_per_epoch`, `batch_size`, `gda_stddev`, `rbf_centers`.
     """
-    info = zoo.card(name)
-    tag = f"{name}_gda" if gda_stddev else name
-    run_dir, scope = engine.start(name, out_dir or Path("runs") / tag, seed, strategy)
-    splits = chestxray14.load(data_dir, seed=seed, fraction=fraction)
-    with scope.scope():
-        model = build_entry(name, image_size, blocks, rbf_placement)
-        history = train_model(
-            model,
-            splits,
-            epochs,
-            image_size,
-            run_dir,
-            batch_size,
-            steps_per_epoch,
-            gda_stddev,
-            seed,
-            run_eagerly=run_eagerly,
-        )
-    test = splits["test"]
-    x_test = test.images(image_size, model.input_shape[-1])
-    info["builder_kwargs"].update({"input_shape": list(model.input_shape[1:])})
-    if blocks is not None:
-        info["builder_kwargs"]["stage_blocks"] = list(blocks)
-    if rbf_placement is not None and info["builder_kwargs"].get("rbf"):
-        info["builder_kwargs"]["rbf_placement"] = list(rbf_placement)
-    info["training"].update(
-        {
-            "command": command or f"keras-rbf train {name} --data-dir {data_dir} --epochs {epochs}",
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "fraction": fraction,
-            "steps_per_epoch": history.pop("steps_per_epoch"),
-            "gda_stddev": gda_stddev,
-        }
+    ds, fit_kwargs, info = prepare(
+        model, splits, image_size, batch_size, steps_per_epoch, gda_stddev, seed,
+        adapt_centers, run_eagerly,
+    )  # fmt: skip
+    history = engine.fit(
+        model, run_dir, ds, chief=True, epochs=epochs, verbose=verbose, **fit_kwargs
     )
-    measured = {
-        "seed": seed,
-        "data_dir": str(data_dir),
-        "clean_test_accuracy": accuracy(model, x_test, test.labels),
-        "n_test": int(len(test)),
-        "rbf_live_fraction_test": rbf_live_fractions(model, x_test),
-        "rbf_centers": history.pop("rbf_centers"),
-    }
-    return engine.finish(run_dir, info, seed, model, info["training"]["command"], history, measured)
+    return {"batch_size": batch_size, "gda_stddev": gda_stddev, **info, **history}
+
+
+@dataclass
+class ChestRecipe(engine.Recipe):
+    """The CHEST entries' recipe on the shared engine (`engine.Recipe` fields); the
+    remaining fields are `prepare`'s and `build_entry`'s arguments."""
+
+    data_dir: str = ""
+    image_size: int = 299
+    steps_per_epoch: int | None = None
+    fraction: float = 1.0
+    gda_stddev: float | None = None
+    blocks: tuple | None = None
+    rbf_placement: tuple | None = None
+    run_eagerly: bool = False
+    family = FAMILY
+
+    def __post_init__(self):
+        if self.out_dir is None:  # the GDA model of Table 3 gets a folder of its own
+            self.out_dir = Path("runs") / (f"{self.name}_gda" if self.gda_stddev else self.name)
+
+    def data(self, info: dict) -> dict:
+        return chestxray14.load(self.data_dir, seed=self.seed, fraction=self.fraction)
+
+    def build(self, info: dict, splits: dict) -> engine.Built:
+        model = build_entry(self.name, self.image_size, self.blocks, self.rbf_placement)
+        self._fit = prepare(
+            model, splits, self.image_size, self.batch_size, self.steps_per_epoch,
+            self.gda_stddev, self.seed, run_eagerly=self.run_eagerly,
+        )  # fmt: skip
+        return engine.Built(model, model)
+
+    def fit_data(self, splits: dict) -> tuple:
+        return self._fit[0], self._fit[1]
+
+    def measure(self, model: keras.Model, splits: dict) -> dict:
+        test = splits["test"]
+        x_test = test.images(self.image_size, model.input_shape[-1])
+        return {
+            "data_dir": str(self.data_dir),
+            "clean_test_accuracy": accuracy(model, x_test, test.labels),
+            "n_test": int(len(test)),
+            "rbf_live_fraction_test": rbf_live_fractions(model, x_test),
+            "rbf_centers": self._fit[2]["rbf_centers"],
+        }
+
+    def settings(self) -> dict:
+        return {
+            "batch_size": self.batch_size,
+            "fraction": self.fraction,
+            "steps_per_epoch": self._fit[2]["steps_per_epoch"],
+            "gda_stddev": self.gda_stddev,
+        }
+
+    def update_card(self, info: dict) -> None:
+        kwargs = info["builder_kwargs"]
+        channels = kwargs.get("input_shape", (299, 299, 1))[-1]
+        kwargs["input_shape"] = [self.image_size, self.image_size, channels]
+        if self.blocks is not None:
+            kwargs["stage_blocks"] = list(self.blocks)
+        if self.rbf_placement is not None and kwargs.get("rbf"):
+            kwargs["rbf_placement"] = list(self.rbf_placement)
 
 
 def main(name: str, argv: list[str] | None = None) -> int:
@@ -328,23 +328,18 @@ def main(name: str, argv: list[str] | None = None) -> int:
     args, epochs, command = engine.parse_train_args(parser, name, argv)
     if not args.data_dir:
         parser.error(f"--data-dir is required (or set ${chestxray14.ENV_VAR})")
-    info = train(
-        name,
-        args.data_dir,
-        epochs,
-        args.image_size,
-        args.batch_size,
-        args.steps_per_epoch,
-        args.fraction,
-        args.seed,
-        args.gda_stddev,
-        args.blocks,
-        args.out_dir,
-        command,
-        args.run_eagerly,
-        args.rbf_placement,
-        args.strategy,
+    recipe = ChestRecipe(
+        **engine.common_fields(name, args, epochs, command),
+        data_dir=args.data_dir,
+        image_size=args.image_size,
+        steps_per_epoch=args.steps_per_epoch,
+        fraction=args.fraction,
+        gda_stddev=args.gda_stddev,
+        blocks=args.blocks,
+        rbf_placement=args.rbf_placement,
+        run_eagerly=args.run_eagerly,
     )
+    info = engine.run(recipe)
     print(
         f"wrote {info['name']} to {args.out_dir or 'runs/'}; publish it with "
         f"`keras-rbf zoo publish RUN_DIR`"

@@ -148,13 +148,7 @@ def main(name: str, argv: list[str] | None = None) -> int:
     )
     args, epochs, command = engine.parse_train_args(parser, name, argv)
     recipe = CNNRecipe(
-        name,
-        epochs=epochs,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        out_dir=args.out_dir,
-        command=command,
-        strategy=args.strategy,
+        **engine.common_fields(name, args, epochs, command),
         learning_rate=args.learning_rate,
         adapt_centers=not args.no_adapt_centers,
     )

@@ -25,6 +25,7 @@ from keras_rbf.recipes import machine
 
 __all__ = [
     "Built",
+    "EpochWeights",
     "Recipe",
     "run",
     "start",
@@ -32,6 +33,7 @@ __all__ = [
     "fit",
     "finish",
     "train_parser",
+    "common_fields",
     "parse_train_args",
 ]
 
@@ -122,6 +124,24 @@ class HistoryLog(keras.callbacks.Callback):
             else:
                 out[key] = values
         return out
+
+
+class EpochWeights(keras.callbacks.Callback):
+    """Saves `model`'s weights after every epoch as `folder/epoch<E>.weights.h5` (E from 1).
+
+    With op determinism and no schedule that depends on the number of epochs, the first E
+    epochs of a longer run are an E-epoch run, so these files let a recipe's epochs be
+    chosen on the validation curve afterwards (`training/select_epochs.py`) without
+    training again. `model` is the one a run publishes (not an `AdversarialTrainer`).
+    """
+
+    def __init__(self, model: keras.Model, folder: Path):
+        super().__init__()
+        self.watched, self.folder = model, Path(folder)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.watched.save_weights(str(self.folder / f"epoch{epoch + 1:03d}.weights.h5"))
 
 
 def fit(
@@ -224,6 +244,7 @@ class Recipe:
         command: the command line recorded with the results.
         strategy: "default", "mirrored" or "multiworker" (see `keras_rbf.distribute`).
         verbose: Keras progress setting.
+        keep_epochs: also save the weights after every epoch (`EpochWeights`).
     """
 
     name: str
@@ -234,6 +255,7 @@ class Recipe:
     command: str | None = None
     strategy: str = "default"
     verbose: int | str = "auto"
+    keep_epochs: bool = False
 
     family = ""  # a class attribute of each subclass, not a field
 
@@ -285,13 +307,16 @@ def run(recipe: Recipe) -> dict:
         built = recipe.build(info, splits)
     chief = is_chief(strategy)
     data, fit_kwargs = recipe.fit_data(splits)
+    callbacks = list(built.callbacks)
+    if recipe.keep_epochs and chief:
+        callbacks.append(EpochWeights(built.model, run_dir / "epochs"))
     history = fit(
         built.fitted,
         run_dir,
         data,
         chief,
         worker=0 if chief else strategy.cluster_resolver.task_id,
-        callbacks=built.callbacks,
+        callbacks=callbacks,
         epochs=recipe.epochs,
         verbose=recipe.verbose,
         **fit_kwargs,
@@ -346,8 +371,28 @@ def train_parser(name: str, batch_size: int, **defaults: float):
         help="run folder (default runs/NAME, or runs/NAME-seedK); an "
         "interrupted run resumes when the same command is run again",
     )
+    parser.add_argument(
+        "--keep-epochs",
+        action="store_true",
+        help="also save the weights after every epoch in RUN/epochs/, so that the epochs "
+        "can be chosen on the validation curve afterwards (training/select_epochs.py)",
+    )
     add_strategy_argument(parser)
     return parser
+
+
+def common_fields(name: str, args, epochs: int, command: str) -> dict:
+    """The `Recipe` fields every `keras-rbf train` parser sets (see `train_parser`)."""
+    return {
+        "name": name,
+        "epochs": epochs,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "out_dir": args.out_dir,
+        "command": command,
+        "strategy": args.strategy,
+        "keep_epochs": args.keep_epochs,
+    }
 
 
 def parse_train_args(parser, name: str, argv: list[str] | None):

@@ -15,12 +15,13 @@ The ISIC 2017 entries (`*_skin`) need the real data: `--data-dir ROOT` or
 from __future__ import annotations
 
 import sys
-from pathlib import Path
+from dataclasses import dataclass
+
+import keras
 
 from keras_rbf import zoo
 from keras_rbf.analysis.segmentation_metrics import scores
 from keras_rbf.datasets import load_entry as load_data
-from keras_rbf.errors import UserError
 
 # Shared with the segmentation report, which must not import training code: defined in
 # the models and evaluation modules, re-exported here under the names callers use.
@@ -31,7 +32,7 @@ from keras_rbf.recipes import engine
 
 __all__ = [
     "main",
-    "train",
+    "SegmentationRecipe",
     "load_data",
     "compile_segmentation",
     "predict_masks",
@@ -43,80 +44,49 @@ __all__ = [
 FAMILY = "segmentation"
 
 
-def train(
-    name: str,
-    epochs: int,
-    batch_size: int = 16,
-    learning_rate: float = 1.0,
-    rho: float = 0.95,
-    seed: int = 0,
-    data_dir: str | None = None,
-    out_dir: str | Path | None = None,
-    command: str | None = None,
-    strategy: str = "default",
-    verbose: int | str = 2,
-) -> dict:
-    """Trains segmentation zoo entry `name` and writes the run to `out_dir`.
+@dataclass
+class SegmentationRecipe(engine.Recipe):
+    """The U-Net / V-Net entries' recipe on the shared engine (`engine.Recipe` fields).
 
-    Args:
-        name: a zoo entry of family "segmentation".
-        epochs: passes over the training split.
-        batch_size: images per step (paper: 16).
+    Attributes:
         learning_rate, rho: ADADELTA settings (paper: 1.0, 0.95).
-        seed: seeds weights and shuffling; op determinism is on.
-        data_dir: root of the data on disk (ISIC 2017).
-        out_dir: the run folder; default `runs/<name>` (`runs/<name>-seed<k>`).
-        command: the command line recorded with the results.
-        strategy: "default", "mirrored" or "multiworker" (see `keras_rbf.distribute`).
-        verbose: Keras progress setting.
-
-    Returns:
-        The run's card.
+        data_dir: root of the data on disk (ISIC 2017); unused for synthetic data.
     """
-    from keras_rbf.distribute import is_chief
 
-    info = zoo.card(name)
-    if info.get("family") != FAMILY:
-        raise UserError(f"{name!r} is not a segmentation zoo entry (family {info.get('family')!r})")
-    run_dir, scope = engine.start(name, out_dir, seed, strategy)
-    data = load_data(info["dataset"], data_dir)
-    (x_train, y_train), (x_test, y_test) = data["train"], data["test"]
-    validation = data.get("validation")
-    with scope.scope():
-        model = compile_segmentation(zoo.build(name), learning_rate, rho)
-    chief = is_chief(scope)
-    history = engine.fit(
-        model,
-        run_dir,
-        (x_train, y_train.astype("int32")),
-        chief,
-        worker=0 if chief else scope.cluster_resolver.task_id,
-        batch_size=batch_size,
-        epochs=epochs,
-        shuffle=True,
-        verbose=verbose,
-        validation_data=None
-        if validation is None
-        else (validation[0], validation[1].astype("int32")),
-    )
-    if not chief:
-        return info  # only the chief writes
-    info["training"].update(
-        {
-            "command": command or f"keras-rbf train {name} --epochs {epochs}",
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "optimizer": f"Adadelta(learning_rate={learning_rate}, rho={rho})",
+    learning_rate: float = 1.0
+    rho: float = 0.95
+    data_dir: str | None = None
+    family = FAMILY
+
+    def data(self, info: dict) -> dict:
+        return load_data(info["dataset"], self.data_dir)
+
+    def build(self, info: dict, splits: dict) -> engine.Built:
+        model = compile_segmentation(zoo.build(self.name), self.learning_rate, self.rho)
+        return engine.Built(model, model)
+
+    def fit_data(self, splits: dict) -> tuple:
+        x_train, y_train = splits["train"]
+        validation = splits.get("validation")
+        if validation is not None:
+            validation = (validation[0], validation[1].astype("int32"))
+        kwargs = {"batch_size": self.batch_size, "shuffle": True, "validation_data": validation}
+        return (x_train, y_train.astype("int32")), kwargs
+
+    def measure(self, model: keras.Model, splits: dict) -> dict:
+        x_test, y_test = splits["test"]
+        return {
+            "clean_test": scores(predict_masks(model, x_test), y_test),
+            "n_train": int(len(splits["train"][0])),
+            "rbf_live_fraction_test": rbf_live_fractions(model, x_test[:32]),
+        }
+
+    def settings(self) -> dict:
+        return {
+            "batch_size": self.batch_size,
+            "optimizer": f"Adadelta(learning_rate={self.learning_rate}, rho={self.rho})",
             "loss": "per-pixel softmax cross-entropy on logits",
         }
-    )
-    measured = {
-        "seed": seed,
-        "clean_test": scores(predict_masks(model, x_test), y_test),
-        "n_train": int(len(x_train)),
-        "rbf_live_fraction_test": rbf_live_fractions(model, x_test[:32]),
-    }
-    return engine.finish(run_dir, info, seed, model, info["training"]["command"], history, measured)
 
 
 def main(name: str, argv: list[str] | None = None) -> int:
@@ -128,18 +98,14 @@ def main(name: str, argv: list[str] | None = None) -> int:
         help="ISIC 2017 root (default $KERAS_RBF_ISIC2017_DIR); unused for synthlesion",
     )
     args, epochs, command = engine.parse_train_args(parser, name, argv)
-    train(
-        name,
-        epochs=epochs,
-        batch_size=args.batch_size,
+    recipe = SegmentationRecipe(
+        **engine.common_fields(name, args, epochs, command),
+        verbose=2,
         learning_rate=args.learning_rate,
         rho=args.rho,
-        seed=args.seed,
         data_dir=args.data_dir,
-        out_dir=args.out_dir,
-        command=command,
-        strategy=args.strategy,
     )
+    engine.run(recipe)
     return 0
 
 

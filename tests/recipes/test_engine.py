@@ -90,3 +90,93 @@ def test_history_log_drops_epochs_lost_with_the_interruption(tmp_path):
     log.on_epoch_end(2, {"loss": 0.25})
     log.on_epoch_begin(3)  # later epochs of the same fit keep what came before
     assert [r["epoch"] for r in log.records()] == [0, 1, 2]
+
+
+def test_the_first_epochs_of_a_longer_run_are_the_shorter_run(
+    tmp_path, monkeypatch, tiny_mnist_training
+):
+    """What `training/select_epochs.py` relies on: with op determinism and Adam at a
+    constant rate, `--keep-epochs`' weights after epoch 1 of a 2-epoch run are the weights
+    of the 1-epoch run, bit for bit, so choosing epochs afterwards needs no retraining."""
+    import numpy as np
+
+    from keras_rbf import zoo
+
+    monkeypatch.chdir(tmp_path)
+    base = ["train", "cnn_rbf_mnist", "--batch-size", "500", "--seed", "3"]
+    assert cli.main([*base, "--epochs", "2", "--keep-epochs", "--out-dir", "two"]) == 0
+    assert cli.main([*base, "--epochs", "1", "--out-dir", "one"]) == 0
+    assert sorted(p.name for p in (tmp_path / "two" / "epochs").iterdir()) == [
+        "epoch001.weights.h5",
+        "epoch002.weights.h5",
+    ]
+    first, one = zoo.build("cnn_rbf_mnist"), zoo.build("cnn_rbf_mnist")
+    first.load_weights(str(tmp_path / "two" / "epochs" / "epoch001.weights.h5"))
+    one.load_weights(str(tmp_path / "one" / "cnn_rbf_mnist.seed3.weights.h5"))
+    for a, b in zip(first.get_weights(), one.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    last = zoo.build("cnn_rbf_mnist")
+    last.load_weights(str(tmp_path / "two" / "epochs" / "epoch002.weights.h5"))
+    assert any(not np.array_equal(a, b) for a, b in zip(last.get_weights(), one.get_weights()))
+
+
+def test_select_epochs_takes_the_argmax_of_the_mean_validation_curve():
+    from training.select_epochs import choose_epochs, cut_history
+
+    curves = [
+        {"val_accuracy": [0.90, 0.95, 0.94]},
+        {"val_accuracy": [0.91, 0.93, 0.96, 0.99]},
+    ]  # over the 3 epochs both reached, means 0.905, 0.94, 0.95: epoch 3 wins, though run 0
+    # peaks earlier and run 1's fourth epoch (not reached by run 0) is higher still
+    epochs, mean = choose_epochs(curves)
+    assert epochs == 3 and mean.tolist() == pytest.approx([0.905, 0.94, 0.95])
+    assert choose_epochs(curves, max_epochs=2)[0] == 2
+    curves[1]["val_accuracy"][2] = 0.92
+    assert choose_epochs(curves)[0] == 2
+    history = {"epochs": 3, "loss": [3, 2, 1], "live_fraction": {"b1": [1.0, 0.9, 0.8]}}
+    assert cut_history(history, 2) == {
+        "epochs": 2,
+        "loss": [3, 2],
+        "live_fraction": {"b1": [1.0, 0.9]},
+    }
+
+
+@pytest.mark.parametrize("family", ["cnn", "chest"])
+def test_a_worker_that_is_not_the_chief_writes_no_run(
+    family, tmp_path, monkeypatch, tiny_mnist_training
+):
+    """Chief logic lives in `engine.run` alone: every family's non-chief worker trains
+    (backing up beside the chief) but writes no weights, card or results. The CHEST
+    recipe once hard-coded `chief=True` whatever `--strategy multiworker` said."""
+    import types
+
+    from keras_rbf import distribute
+
+    name, setup = FAMILIES[family]
+    monkeypatch.chdir(tmp_path)
+    real_start = engine.start
+
+    def start_as_worker_1(*args, **kwargs):
+        run_dir, strategy = real_start(*args, **kwargs)
+        worker = types.SimpleNamespace(
+            scope=strategy.scope, cluster_resolver=types.SimpleNamespace(task_id=1)
+        )
+        return run_dir, worker
+
+    fits = []
+    real_fit = engine.fit
+
+    def fit_and_note(model, run_dir, data, chief, worker=0, **kwargs):
+        fits.append((chief, worker))
+        return real_fit(model, run_dir, data, chief, worker, **kwargs)
+
+    monkeypatch.setattr(engine, "start", start_as_worker_1)
+    monkeypatch.setattr(engine, "fit", fit_and_note)
+    monkeypatch.setattr(distribute, "is_chief", lambda strategy=None: False)
+    argv = ["train", name, "--epochs", "1", *setup(monkeypatch, tmp_path)]
+    assert cli.main(argv) == 0
+    run = tmp_path / "runs" / name
+    written = sorted(p.name for p in run.iterdir()) if run.exists() else []
+    assert "card.json" not in written and "results.json" not in written, written
+    assert not list(run.glob("*.weights.h5"))
+    assert fits == [(False, 1)]  # it trained, as worker 1
