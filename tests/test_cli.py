@@ -279,8 +279,14 @@ def test_train_writes_a_run_folder_only_and_publish_copies_it_together(
     # the robustness numbers measured on the old weights are dropped.
     target = in_tmp / "checkout_zoo"
     shutil.copytree(zoo.zoo_dir() / "cnn_mnist", target / "cnn_mnist")
-    before = json.loads((target / "cnn_mnist" / "results.json").read_text())["robustness"]
-    assert "0" in before
+    results_path = target / "cnn_mnist" / "results.json"
+    recorded = json.loads(results_path.read_text())
+    # Robustness blocks of seeds 0 and 1, as `reproduce --record-in` writes them.
+    for seed in ("0", "1"):
+        sha = recorded["training"][seed]["weights_sha256"]
+        recorded.setdefault("robustness", {})[seed] = {"accuracy": {}, "weights_sha256": sha}
+    results_path.write_text(json.dumps(recorded))
+    before = recorded["robustness"]
     assert cli.main(["zoo", "publish", str(run), "--zoo-dir", str(target)]) == 0
     published = json.loads((target / "cnn_mnist" / "card.json").read_text())
     assert published["weights"]["0"] == entry
