@@ -24,10 +24,9 @@ import json
 import shlex
 from pathlib import Path
 
-import numpy as np
-
 from keras_rbf.recipes import engine
 from keras_rbf.recipes.cnn import CNNRecipe
+from training.select_epochs import choose_epochs
 
 # name -> (role, changes, max epochs). Changes: learning_rate, adapt_centers (CNNRecipe
 # fields). Kept small on full data: every row costs CPU-hours on 2 cores.
@@ -67,16 +66,16 @@ def run_config(dataset: str, config: str, seed: int) -> dict:
 
 
 def choose(rows: list[dict]) -> dict:
-    """Per configuration: the epoch maximizing its mean validation curve over seeds."""
+    """Per configuration: the epoch maximizing its mean validation curve over seeds
+    (`training.select_epochs.choose_epochs`, the one rule for choosing epochs)."""
     out = {}
     for config in dict.fromkeys(r["config"] for r in rows):
-        curves = np.array([r["val_accuracy"] for r in rows if r["config"] == config])
-        mean = curves.mean(axis=0)
-        best = int(np.argmax(mean))
+        runs = [r for r in rows if r["config"] == config]
+        best, mean = choose_epochs([{"val_accuracy": r["val_accuracy"]} for r in runs])
         out[config] = {
-            "seeds": len(curves),
-            "epochs": best + 1,
-            "val_accuracy": round(float(mean[best]), 4),
+            "seeds": len(runs),
+            "epochs": best,
+            "val_accuracy": round(float(mean[best - 1]), 4),
             "val_accuracy_last": round(float(mean[-1]), 4),
         }
     return out
