@@ -1,14 +1,18 @@
-"""`keras-rbf audit`: the strong suite and the gradient-masking checklist on any Keras model.
+"""`keras-rbf audit`: AutoAttack and the gradient-masking checklist on any Keras model.
 
-    keras-rbf audit MODEL.keras --data mnist|fashion_mnist|FILE.npz --eps 0.1 0.3 \\
-        --out-dir DIR [--n-test N] [--suite cpu|standard]
+    keras-rbf audit MODEL.keras --data mnist|fashion_mnist|FILE.npz [--norm Linf|L2|L1]
+        [--eps 0.1 0.3] [--suite cpu|standard|plus|rand] [--n-test N] [--out-dir audit]
 
 Attacks the model on the test split of `keras_rbf.datasets.load(name)` (or on an `.npz`
 with `x`, `(N, H, W, C)` in [0, 1], and `y`, `(N,)` integer labels) with the strong suite
-(AutoAttack's recipe: APGD-CE, APGD-DLR, Square; per-example worst case) at each eps, runs
-the checks of Athalye et al. (2018) that need no second model, and writes
-`DIR/audit.json` (shaped like `table1.json`, with the suite's keys only),
-`DIR/analysis.json` (the checklist), `DIR/audit.md` and `DIR/audit_eps.png`.
+(`keras_rbf.attacks.suite`: per-example worst case over AutoAttack's components) at each
+eps of the threat model `--norm`, raises AutoAttack's flags (randomized or probability
+outputs, zero gradients, Square beating the white-box attacks, components left out),
+runs the checks of Athalye et al. (2018) that need no second model, and writes
+`DIR/audit.json` (shaped like `table1.json`, with the suite's keys only, each naming its
+norm and eps, and the seconds of every component), `DIR/analysis.json` (flags and
+checklist), `DIR/audit.md` and `DIR/audit_eps.png`. An existing audit in DIR is kept
+unless `--overwrite` is given.
 
 A model whose outputs are probabilities (a softmax head) is attacked through their
 logarithm, and the report says so. Bad input (a missing file, an unknown data set, images
@@ -32,9 +36,21 @@ from keras_rbf.evaluate import accuracy, correct, load_test_split, logits, sampl
 from keras_rbf.reports import masking
 from keras_rbf.reports.results import Key, Result, strong_key, table_blocks
 
-__all__ = ["AuditError", "audit", "main", "masking_checks"]
+__all__ = [
+    "DEFAULT_EPS",
+    "AuditError",
+    "audit",
+    "autoattack_flags",
+    "check_eps",
+    "main",
+    "masking_checks",
+]
 
 LARGE_EPS = 0.5  # the L-inf ball of radius 0.5 around any [0, 1] image holds the gray image
+# Default radii per norm: MNIST's usual L-inf radii; L2 1.5 and L1 10 are common MNIST
+# radii in the literature (an L2 ball of 1.5 holds a change of 0.3 on 25 pixels).
+DEFAULT_EPS = {"Linf": [0.1, 0.3], "L2": [1.5], "L1": [10.0]}
+RANDOMIZED_PASSES = 5  # AutoAttack's check_randomized
 
 
 class AuditError(UserError):
@@ -198,46 +214,95 @@ def masking_checks(model, x, y, suites: dict, seed: int = 0, n_square: int = 200
     return rows
 
 
+def autoattack_flags(model, fn, x: np.ndarray, suites: dict) -> list[dict]:
+    """AutoAttack's checks on the audited model, as flags (`reports.masking`).
+
+    Args:
+        model: the model as loaded (its raw outputs are checked for probabilities).
+        fn: the callable the suite attacked (logits).
+        x: the audited images (the first 250 are probed, as AutoAttack's batch).
+        suites: `{eps: SuiteResult}`.
+
+    Returns:
+        the flags raised, in AutoAttack's order.
+    """
+    probe = x[:250]
+    outputs = [logits(fn, probe) for _ in range(RANDOMIZED_PASSES)]
+    flags = [masking.randomized_flag(outputs), masking.probability_flag(logits(model, probe))]
+    zero: dict = {}
+    notes: list[str] = []
+    for eps, res in sorted(suites.items()):
+        for name, (z, n) in getattr(res, "zero_gradients", {}).items():
+            zero[f"{name} eps {eps:g}"] = (z, n)
+        square = masking.square_flag(res.components)
+        if square:
+            square["detail"] += f" at eps {eps:g}"
+        flags.append(square)
+        notes += [n for n in res.notes if n not in notes]
+    flags.append(masking.zero_gradient_flag(zero))
+    return [f for f in flags if f] + masking.note_flags(notes)
+
+
+def check_eps(norm: str, eps: list[float], x: np.ndarray) -> None:
+    """Raises AuditError unless every radius is valid for `norm` on images like `x`: an
+    L-inf radius in (0, 1], an L2 one in (0, sqrt(d)], an L1 one in (0, d], d the pixels
+    and channels of an image (larger balls hold every image in [0, 1])."""
+    d = int(np.prod(x.shape[1:]))
+    top = {"Linf": 1.0, "L2": float(np.sqrt(d)), "L1": float(d)}[norm]
+    bad = [e for e in eps if not 0 < e <= top]
+    if bad:
+        raise AuditError(
+            f"--eps {' '.join(f'{e:g}' for e in bad)} out of range: {norm} radii must lie in "
+            f"(0, {top:g}] for images of {d} values in [0, 1]"
+        )
+
+
 def audit(
     model_path: str,
     data: str,
-    eps: list[float],
+    eps: list[float] | None,
     out_dir: str,
     n: int | None = None,
     suite: str = "cpu",
     seed: int = 0,
     command: str = "",
+    norm: str = "Linf",
 ) -> dict:
-    """Runs the audit and writes `out_dir`; returns the content of `audit.json`."""
+    """Runs the audit and writes `out_dir`; returns the content of `audit.json`.
+
+    `eps` None takes `DEFAULT_EPS[norm]`.
+    """
     # Why this function is long: the audit's steps in the order a user reads them in audit.md;
     # each is one call
     from keras_rbf import attacks
 
     start = time.perf_counter()
+    eps = list(eps or DEFAULT_EPS[norm])
     x, y, indices = load_data(data, n)
+    check_eps(norm, eps, x)
     model = load_model(model_path)
     classes = check_classifier(model, x, y)
     fn, note = attacks.as_logits(model, x[:64])
     name = Path(model_path).stem
     print(
-        f"auditing {name} ({classes} classes) on {len(x)} images of {data}"
-        + (f"; {note}" if note else ""),
+        f"auditing {name} ({classes} classes) on {len(x)} images of {data}, {norm} threat "
+        f"model, suite {suite}" + (f"; {note}" if note else ""),
         flush=True,
     )
     ok = {Key("clean"): correct(fn, x, y)}
-    suites, components, settings = {}, {}, {}
+    suites, components, settings, seconds = {}, {}, {}, {}
     for e in eps:
-        key = strong_key(e)
-        strong = attacks.StrongSuite(fn, eps=e, suite=suite, seed=seed)
+        key = strong_key(e, norm)
+        print(f"  eps {e:g}:", flush=True)
+        strong = attacks.StrongSuite(fn, eps=e, norm=norm, suite=suite, seed=seed, progress=True)
         suites[e] = strong.run(x, y)
         ok[key] = np.asarray(suites[e].robust, bool)
         components[key.name] = dict(suites[e].components)
-        settings[key.name] = dict(getattr(strong, "settings", {"eps": e, "suite": suite}))
-        print(
-            f"  eps {e:g}: robust accuracy {ok[key].mean():.4f} ({components[key.name]})",
-            flush=True,
-        )
-    rows = masking_checks(fn, x, y, suites, seed)
+        seconds[key.name] = {k: round(v, 3) for k, v in suites[e].seconds.items()}
+        settings[key.name] = strong.settings
+        print(f"  eps {e:g}: robust accuracy {ok[key].mean():.4f}", flush=True)
+    flags = autoattack_flags(model, fn, x, suites)
+    rows = masking_checks(fn, x, y, suites, seed) if norm == "Linf" else []
     blocks = table_blocks({name: [Result.of(k, v) for k, v in ok.items()]})
     result = {
         "n_test": len(x),
@@ -245,28 +310,32 @@ def audit(
         "settings": {
             "model": str(model_path),
             "data": data,
+            "norm": norm,
             "suite": suite,
             "seed": seed,
-            "eps": list(eps),
+            "eps": eps,
             "logits": note or "the model's outputs are used as logits",
             "attacks": settings,
             "command": command,
         },
         "models": blocks["models"],
         "strong_components": {name: components},
+        "seconds": {name: seconds},
         "n": blocks["n"],
         "ci95": blocks["ci95"],
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    seconds = time.perf_counter() - start
+    total = time.perf_counter() - start
     (out / "audit.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / "analysis.json").write_text(
-        json.dumps({"checklist": rows, "seconds": seconds}, indent=2) + "\n"
+        json.dumps({"flags": flags, "checklist": rows, "seconds": total}, indent=2) + "\n"
     )
     _plot(out, result, name)
-    (out / "audit.md").write_text(_markdown(result, rows, name, seconds))
-    print(f"wrote {out / 'audit.json'}, analysis.json, audit.md, audit_eps.png in {seconds:.0f} s")
+    (out / "audit.md").write_text(_markdown(result, flags, rows, name, total))
+    for f in flags:
+        print(f"  flag: {f['flag']}: {f['detail']}", flush=True)
+    print(f"wrote {out / 'audit.json'}, analysis.json, audit.md, audit_eps.png in {total:.0f} s")
     return result
 
 
@@ -287,7 +356,7 @@ def _plot(out: Path, result: dict, name: str) -> None:
         capsize=3,
     )
     ax.set(
-        xlabel="L-inf eps",
+        xlabel=f"{result['settings']['norm']} eps",
         ylabel="robust accuracy",
         ylim=(-0.02, 1.02),
         title=f"{name}: strong suite ({result['settings']['suite']}), n = {result['n_test']}",
@@ -297,34 +366,43 @@ def _plot(out: Path, result: dict, name: str) -> None:
     plt.close(fig)
 
 
-def _markdown(result: dict, rows: list[dict], name: str, seconds: float) -> str:
+def _markdown(result: dict, flags: list[dict], rows: list[dict], name: str, seconds: float) -> str:
     s = result["settings"]
     lines = [
         f"# Robustness audit of {name}",
         "",
+        *masking.flags_markdown(flags),
+        "",
         (
             f"Model `{s['model']}`, data `{s['data']}`, {result['n_test']} test images, "
-            f"strong suite `{s['suite']}` (seed {s['seed']}); {s['logits']}. "
-            f"Produced by `{s['command']}` in {seconds:.0f} s."
+            f"{s['norm']} threat model, strong suite `{s['suite']}` (seed {s['seed']}); "
+            f"{s['logits']}. Produced by `{s['command']}` in {seconds:.0f} s."
         ),
         "",
-        "| key | n | accuracy [95 % Wilson interval] | suite components (cumulative) |",
-        "|---|---|---|---|",
+        "| key | n | accuracy [95 % Wilson interval] |",
+        "|---|---|---|",
     ]
     for key, value in result["models"][name].items():
         lo, hi = result["ci95"][name][key]
-        comps = result["strong_components"][name].get(key, {})
-        lines.append(
-            f"| {key} | {result['n'][key]} | {value:.4f} [{lo:.3f}, {hi:.3f}] | "
-            + (", ".join(f"{a} {v:.4f}" for a, v in comps.items()) or "-")
-            + " |"
-        )
+        lines.append(f"| {key} | {result['n'][key]} | {value:.4f} [{lo:.3f}, {hi:.3f}] |")
     lines += [
         "",
-        "## Gradient-masking checklist (Athalye et al. 2018)",
+        "## Robust accuracy after each component (cumulative, as AutoAttack prints it)",
         "",
-        *masking.markdown(rows),
+        "| key | component | robust accuracy | seconds |",
+        "|---|---|---|---|",
     ]
+    for key, comps in result["strong_components"][name].items():
+        secs = result["seconds"][name].get(key, {})
+        for comp, value in comps.items():
+            took = f"{secs[comp]:.1f}" if comp in secs else "-"
+            lines.append(f"| {key} | {comp} | {value:.4f} | {took} |")
+    lines += ["", "## Gradient-masking checklist (Athalye et al. 2018)", ""]
+    lines += (
+        masking.markdown(rows)
+        if rows
+        else ["Run for the L-inf threat model only (its checks compare L-inf attacks)."]
+    )
     lines += [
         "",
         "![audit_eps.png](audit_eps.png)",
@@ -349,9 +427,22 @@ def _parser() -> argparse.ArgumentParser:
         "and y (N,) integer labels",
     )
     parser.add_argument(
-        "--eps", type=float, nargs="+", default=[0.1, 0.3], help="L-inf radii (default 0.1 0.3)"
+        "--norm",
+        choices=list(DEFAULT_EPS),
+        default="Linf",
+        help="threat model (default Linf)",
     )
-    parser.add_argument("--out-dir", required=True, help="output folder")
+    parser.add_argument(
+        "--eps",
+        type=float,
+        nargs="+",
+        default=None,
+        help="radii of the threat model (default: Linf 0.1 0.3, L2 1.5, L1 10)",
+    )
+    parser.add_argument("--out-dir", default="audit", help="output folder (default audit/)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an audit already in --out-dir"
+    )
     parser.add_argument(
         "--n-test",
         type=positive_int,
@@ -359,7 +450,14 @@ def _parser() -> argparse.ArgumentParser:
         help="images attacked: for a data set name the first N of the reports' fixed "
         "permutation of its test split (default 1,000), for an .npz its first N (default all)",
     )
-    parser.add_argument("--suite", choices=["cpu", "standard"], default="cpu")
+    parser.add_argument(
+        "--suite",
+        choices=["cpu", "standard", "plus", "rand"],
+        default="cpu",
+        help="cpu (fast: APGD-CE, APGD-DLR, Square 1,000 queries; default), standard "
+        "(AutoAttack's: APGD-CE, APGD-T, FAB-T, Square 5,000), plus, or rand (EOT, for "
+        "randomized models)",
+    )
     parser.add_argument(
         "--seed", type=int, default=0, help="random seed of the attacks (default 0)"
     )
@@ -373,8 +471,13 @@ def main(argv: list[str] | None = None) -> int:
     """
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
-    if any(not 0 < e <= 1 for e in args.eps):
-        raise AuditError(f"--eps values must lie in (0, 1] for images in [0, 1], got {args.eps}")
+    if args.eps and any(not e > 0 for e in args.eps):
+        raise AuditError(f"--eps values must be positive, got {args.eps}")
+    if (Path(args.out_dir) / "audit.json").exists() and not args.overwrite:
+        raise AuditError(
+            f"{args.out_dir} already holds an audit; pass --overwrite to replace it or "
+            "choose another --out-dir"
+        )
     audit(
         args.model,
         args.data,
@@ -384,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
         args.suite,
         args.seed,
         command="keras-rbf audit " + " ".join(argv),
+        norm=args.norm,
     )
     return 0
 

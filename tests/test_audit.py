@@ -73,8 +73,13 @@ def audit_dir(model_path, tmp_path_factory):
 def test_audit_json_structure(audit_dir):
     result = json.loads((audit_dir / "audit.json").read_text())
     assert set(result) == {
-        "n_test", "test_indices", "settings", "models", "strong_components", "n", "ci95"
+        "n_test", "test_indices", "settings", "models", "strong_components", "seconds", "n",
+        "ci95",
     }  # fmt: skip
+    assert result["settings"]["norm"] == "Linf" and result["settings"]["suite"] == "cpu"
+    for key, secs in result["seconds"]["mlp"].items():
+        assert list(secs) == list(result["strong_components"]["mlp"][key])[1:]
+        assert all(v >= 0 for v in secs.values())
     assert result["n_test"] == N
     from keras_rbf.evaluate import sample_indices
 
@@ -93,8 +98,15 @@ def test_audit_json_structure(audit_dir):
     assert "logarithm" in result["settings"]["logits"]  # softmax head: attacked via log
     md = (audit_dir / "audit.md").read_text()
     assert "logarithm" in md and (audit_dir / "audit_eps.png").is_file()
-    rows = json.loads((audit_dir / "analysis.json").read_text())["checklist"]
+    analysis = json.loads((audit_dir / "analysis.json").read_text())
+    rows = analysis["checklist"]
     assert len(rows) == 5 and all(r["values"] in md for r in rows)
+    # AutoAttack's flags come first: this softmax model raises the probability flag, and
+    # a deterministic model no randomized flag.
+    names = [f["flag"] for f in analysis["flags"]]
+    assert "probability outputs" in names and "randomized outputs" not in names
+    assert md.index("**probability outputs**") < md.index("| key | n |")
+    assert "| strong_linf_0.3 | apgd-ce |" in md
 
 
 @pytest.mark.slow
@@ -158,11 +170,40 @@ def test_error_missing_model_and_data(tmp_path, model_path, capsys):
 def test_audit_main_raises_and_leaves_reporting_to_the_cli(tmp_path, capsys):
     """Errors are reported once, by `cli.main`: `audit.main` raises, prints nothing."""
     argv = [str(tmp_path / "m.keras"), "--data", "mnist", "--out-dir", str(tmp_path)]
-    with pytest.raises(audit.AuditError, match="--eps values must lie in"):
+    with pytest.raises(audit.AuditError, match="out of range: Linf radii must lie in"):
         audit.main([*argv, "--eps", "2"])
     assert capsys.readouterr().err == ""
     code, err = _run([*argv, "--eps", "2"], capsys)
-    assert code == 2 and err.startswith("keras-rbf audit: error: --eps values must lie in")
+    assert code == 2 and err.startswith("keras-rbf audit: error: --eps 2 out of range")
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--norm", "L2", "--eps", "29"], "--eps 29 out of range: L2 radii must lie in (0, 28]"),
+        (["--norm", "L1", "--eps", "800"], "L1 radii must lie in (0, 784]"),
+        (["--eps", "-0.1"], "--eps values must be positive"),
+        (["--norm", "l2"], "invalid choice: 'l2'"),
+        (["--suite", "fast"], "invalid choice: 'fast'"),
+    ],
+)
+def test_error_norm_eps_and_suite(tmp_path, model_path, capsys, extra, message):
+    code, err = _run([model_path, "--data", "mnist", "--out-dir", tmp_path, *extra], capsys)
+    assert code == 2 and err.count("\n") == 0 and message in err, err
+    assert not (tmp_path / "audit.json").exists()
+
+
+def test_an_existing_audit_is_kept(tmp_path, model_path, capsys):
+    (tmp_path / "audit.json").write_text("{}")
+    code, err = _run([model_path, "--data", "mnist", "--out-dir", tmp_path], capsys)
+    assert code == 2 and "already holds an audit; pass --overwrite" in err
+    assert (tmp_path / "audit.json").read_text() == "{}"
+
+
+def test_out_dir_defaults_to_audit():
+    args = audit._parser().parse_args(["m.keras", "--data", "mnist"])
+    assert args.out_dir == "audit" and args.norm == "Linf" and args.eps is None
+    assert audit.DEFAULT_EPS["Linf"] == [0.1, 0.3]
 
 
 def test_error_bad_npz(tmp_path, model_path, data, capsys):

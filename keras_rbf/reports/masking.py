@@ -5,15 +5,34 @@ two attacks on the same images and fails when the weaker one wins by more than `
 (scores are accuracies or Dice: lower means a stronger attack). The classification report
 (`classification_checklist`), the segmentation report (`segmentation_checklist`) and the
 audit (`keras_rbf.audit.masking_checks`) build their rows from the checks here, and
-`markdown` renders any of them. Everything here is pure: the callers measure.
+`markdown` renders any of them.
+
+Beside the checklist stand AutoAttack's own checks (`autoattack/checks.py`), as flags:
+randomized outputs, probability outputs, zero gradients (here at every iterate of every
+gradient attack, where AutoAttack looks at APGD's first only), Square beating the
+white-box attacks, and components left out or cut for too few classes or a missing
+norm (AutoAttack warns in a log that is easy to miss). A flag never stops a run; the
+Markdown lists the flags first (`flags_markdown`). Everything here is pure: the callers
+measure.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 __all__ = [
     "NEAR_ZERO",
+    "RANDOMIZED_TOL",
+    "SQUARE_TOL",
     "TOL",
     "as_strong",
+    "flag",
+    "flags_markdown",
+    "note_flags",
+    "probability_flag",
+    "randomized_flag",
+    "square_flag",
+    "zero_gradient_flag",
     "classification_checklist",
     "falls_to_zero",
     "markdown",
@@ -25,6 +44,12 @@ __all__ = [
 # (the Wilson interval of 0.5 at n = 1,000 is +- 3 pp).
 TOL = 0.02
 NEAR_ZERO = 0.05  # "accuracy falls to ~0" at a radius that holds the gray image
+# AutoAttack's thresholds (autoattack/checks.py): normalized outputs of two forward passes
+# further apart than this mean a randomized model; Square lowering the white-box robust
+# accuracy by more than this (0.2 pp) means the gradient attacks missed something.
+RANDOMIZED_TOL = 1e-4
+SQUARE_TOL = 0.002
+_PROB_TOL = 1e-5
 
 
 def as_strong(stronger: float, weaker: float) -> bool:
@@ -191,3 +216,115 @@ def markdown(rows: list[dict]) -> list[str]:
         cells += [r["check"], r["values"], "pass" if r["pass"] else "**FAIL**"]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def flag(name: str, detail: str, reason: str) -> dict:
+    """One flag: `{"flag", "detail" (what was seen), "reason" (why it matters)}`."""
+    return {"flag": name, "detail": detail, "reason": reason}
+
+
+def randomized_flag(outputs: list) -> dict | None:
+    """AutoAttack's `check_randomized`: forward passes of the same images that differ.
+
+    Args:
+        outputs: `(N, classes)` outputs of repeated passes over the same images.
+
+    Returns:
+        a flag, or None when every pass gives the same predictions and rows within
+        `RANDOMIZED_TOL` after L2 normalization.
+    """
+    rows = [np.asarray(o, np.float64) for o in outputs]
+    unit = [r / (np.linalg.norm(r, axis=1, keepdims=True) + 1e-10) for r in rows]
+    diff = max(
+        (np.linalg.norm(a - b, axis=1).max() for i, a in enumerate(unit) for b in unit[i + 1 :]),
+        default=0.0,
+    )
+    labels_differ = any((r.argmax(1) != rows[0].argmax(1)).any() for r in rows[1:])
+    if diff <= RANDOMIZED_TOL and not labels_differ:
+        return None
+    return flag(
+        "randomized outputs",
+        f"{len(rows)} forward passes of the same {len(rows[0])} images differ by up to "
+        f"{diff:.2g} (normalized L2)" + ("; predictions change" if labels_differ else ""),
+        "a randomized model needs the gradient averaged over draws: run --suite rand (EOT)",
+    )
+
+
+def probability_flag(out) -> dict | None:
+    """AutoAttack's `check_range_output`: outputs that look like probabilities."""
+    out = np.asarray(out, np.float64)
+    if not (
+        out.max() < 1 + _PROB_TOL
+        and out.min() > -_PROB_TOL
+        and np.all(np.abs(out.sum(-1) - 1) < 1e-3)
+    ):
+        return None
+    return flag(
+        "probability outputs",
+        "every output row lies in [0, 1] and sums to 1",
+        "attacks need logits; the model was attacked through the log of its outputs, "
+        "whose gradients vanish where softmax saturates in float32",
+    )
+
+
+def zero_gradient_flag(counts: dict) -> dict | None:
+    """Zero gradients at any iterate of the gradient attacks.
+
+    Args:
+        counts: `{component: (images with an all-zero loss gradient at some iterate,
+            images attacked)}`.
+
+    Returns:
+        a flag, or None when no image had a zero gradient.
+    """
+    hit = {k: v for k, v in counts.items() if v[0]}
+    if not hit:
+        return None
+    return flag(
+        "zero gradients",
+        ", ".join(f"{k}: {z} of {n} images" for k, (z, n) in hit.items()),
+        "a zero gradient gives a gradient attack no direction (saturated or masked "
+        "outputs); robust accuracy from those attacks may be overestimated",
+    )
+
+
+def square_flag(components: dict) -> dict | None:
+    """AutoAttack's `check_square_sr`: Square lowering the robust accuracy the white-box
+    components left by more than `SQUARE_TOL`."""
+    names = list(components)
+    if len(names) < 3 or "square" not in names:
+        return None
+    before = min(v for k, v in components.items() if k not in ("square", "clean"))
+    gain = before - components["square"] if names[-1] == "square" else 0.0
+    if gain <= SQUARE_TOL:
+        return None
+    return flag(
+        "Square beats the white-box attacks",
+        f"Square lowered the robust accuracy from {before:.4f} to {components['square']:.4f}",
+        "a gradient-free attack finding what gradients missed is a sign of gradient "
+        "masking: run Square with more queries and restarts, or an adaptive attack",
+    )
+
+
+def note_flags(notes: list[str]) -> list[dict]:
+    """The suite's notes on left-out or cut components as flags (AutoAttack only warns)."""
+    return [
+        flag(
+            "component left out" if "left out" in n else "suite cut",
+            n,
+            "the suite is weaker than AutoAttack's for this model; read the robust accuracy "
+            "as an upper bound",
+        )
+        for n in notes
+        if "left out" in n or "target classes" in n
+    ]
+
+
+def flags_markdown(flags: list[dict]) -> list[str]:
+    """The flags as Markdown for the top of a report (a line saying none were raised
+    when the list is empty)."""
+    if not flags:
+        return ["No flags: none of AutoAttack's checks fired."]
+    return ["**Flags** (a flag never stops the run):", ""] + [
+        f"- **{f['flag']}**: {f['detail']}. Why it matters: {f['reason']}." for f in flags
+    ]

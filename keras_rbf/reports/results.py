@@ -45,9 +45,10 @@ class Key:
         return self.attack if self.eps is None else f"{self.attack}_{self.norm}_{self.eps:g}"
 
 
-def strong_key(eps: float) -> Key:
-    """The strong suite's key at L-inf radius `eps`."""
-    return Key("strong", "linf", float(eps))
+def strong_key(eps: float, norm: str = "Linf") -> Key:
+    """The strong suite's key at radius `eps` of the threat model `norm` ("Linf", "L2",
+    "L1"): `strong_linf_0.3`, `strong_l2_1.5`."""
+    return Key("strong", norm.lower(), float(eps))
 
 
 PAPER = tuple(Key(a) for a in ("fgsm", "bim", "mim", "pgd", "cw", "spsa", "gn"))

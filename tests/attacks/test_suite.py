@@ -17,7 +17,7 @@ from attack_models import (
 )
 
 from keras_rbf.attacks import APGD, PGD, StrongSuite, as_logits
-from keras_rbf.attacks.suite import SUITES
+from keras_rbf.attacks.suite import COMPONENTS, NORMS, components, perturbation_norms
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,9 @@ def test_cpu_suite_is_at_most_art_and_consistent(setup):
     art = _art_ce_then_dlr(model, x, y, eps).mean()
     assert res.components["square"] <= art + 0.02, (res.components, art)
     assert abs(res.components["apgd-dlr"] - art) <= 0.06, (res.components, art)
-    assert res.note == ""
+    assert res.note == "" and res.notes == []
+    assert list(res.seconds) == ["apgd-ce", "apgd-dlr", "square"]
+    assert all(v >= 0 for v in res.seconds.values())
 
 
 def test_standard_suite_runs_its_components_in_order(setup):
@@ -86,10 +88,12 @@ def test_standard_suite_runs_its_components_in_order(setup):
     x, y = x[:30], y[:30]
     suite = StrongSuite(model, eps=0.3, suite="standard")
     names = [c["name"] for c in suite.settings["components"]]
-    assert names == ["apgd-ce", "apgd-t", "square"]
-    assert suite.settings["components"][2]["n_queries"] == 5000
+    assert names == ["apgd-ce", "apgd-t", "fab-t", "square"]
+    assert suite.settings["components"][3]["n_queries"] == 5000
     res = suite.run(x, y)
-    _check_result(model, x, y, res, 0.3, names)
+    ran = [n for n in names if n in res.components]
+    _check_result(model, x, y, res, 0.3, ran)
+    assert all(f"{n} left out" in res.note for n in names if n not in ran)
     assert res.robust.mean() == 0.0  # eps 0.3 breaks this undefended model
 
 
@@ -129,7 +133,10 @@ def test_probability_models_are_attacked_through_their_log(setup):
     "settings,match",
     [
         ({"eps": 0}, "eps"),
-        ({"suite": "plus"}, "suite"),
+        ({"suite": "fast"}, "suite"),
+        ({"norm": "L3"}, "norm"),
+        ({"norm": "linf"}, "norm"),
+        ({"eps": 1.5}, "eps"),
         ({"seed": 1.5}, "seed"),
         ({"n_queries": 10}, "unknown setting"),
     ],
@@ -140,8 +147,60 @@ def test_settings_are_validated(settings, match):
 
 
 def test_suites_are_autoattacks():
-    assert [name for name, _, _ in SUITES["cpu"]] == ["apgd-ce", "apgd-dlr", "square"]
-    assert SUITES["standard"][1][2]["n_target_classes"] == 9
+    """The table is AutoAttack's set_version (autoattack/autoattack.py), norm by norm."""
+    assert set(COMPONENTS) == {"cpu", "standard", "plus", "rand"}
+    assert all(set(by_norm) == set(NORMS) for by_norm in COMPONENTS.values())
+    assert [c.name for c in components("cpu")] == ["apgd-ce", "apgd-dlr", "square"]
+    for norm in ("Linf", "L2"):
+        std = {c.name: c.kwargs for c in components("standard", norm)}
+        assert list(std) == ["apgd-ce", "apgd-t", "fab-t", "square"]
+        assert std["apgd-t"]["n_target_classes"] == 9 and std["fab-t"]["n_target_classes"] == 9
+        assert std["square"]["n_queries"] == 5000 and "n_restarts" not in std["apgd-ce"]
+    l1 = {c.name: c.kwargs for c in components("standard", "L1")}
+    assert l1["apgd-ce"] == {"nb_iter": 100, "n_restarts": 5, "use_largereps": True}
+    assert l1["apgd-t"]["n_target_classes"] == 5 and l1["apgd-t"]["use_largereps"]
+    assert [c.name for c in components("plus")] == [
+        "apgd-ce",
+        "apgd-dlr",
+        "fab",
+        "square",
+        "apgd-t",
+        "fab-t",
+    ]
+    assert all(c.kwargs["eot_iter"] == 20 for c in components("rand"))
+    with pytest.raises(ValueError, match="unknown suite"):
+        components("fast")
+    with pytest.raises(ValueError, match="unknown norm"):
+        components("cpu", "L0")
+
+
+def test_perturbation_norms_match_numpy_linalg():
+    rng = np.random.default_rng(5)
+    x = rng.uniform(size=(7, 4, 4, 3)).astype("float32")
+    adv = rng.uniform(size=x.shape).astype("float32")
+    d = (adv.astype(np.float64) - x).reshape(7, -1)
+    for norm, order in (("Linf", np.inf), ("L2", 2), ("L1", 1)):
+        np.testing.assert_allclose(
+            perturbation_norms(x, adv, norm), np.linalg.norm(d, ord=order, axis=1), rtol=1e-12
+        )
+
+
+def test_images_outside_the_ball_are_not_counted(setup):
+    """An attack returning images beyond eps (a bug) breaks nothing in the suite's count."""
+    model, x, y = setup
+    x, y = x[:20], y[:20]
+    suite = StrongSuite(model, eps=0.05, suite="cpu")
+
+    class Cheat:
+        def generate(self, xs, ys):
+            return np.clip(
+                xs + 0.3 * np.sign(np.random.default_rng(0).normal(size=xs.shape)), 0, 1
+            ).astype("float32")
+
+    suite._stages = lambda *a: ([("cheat", Cheat())], [])
+    res = suite.run(x, y)
+    np.testing.assert_array_equal(res.robust, robust(model, x, y))
+    assert "outside the Linf ball" in res.note
 
 
 def test_binary_classifiers_get_the_stages_that_fit():

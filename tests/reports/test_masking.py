@@ -116,3 +116,57 @@ def test_markdown_renders_model_column_only_when_rows_name_models():
     named = masking.markdown([masking.row("c", "v", True, model="m")])
     assert named[:2] == ["| model | check | values | result |", "|---|---|---|---|"]
     assert named[2] == "| m | c | v | pass |"
+
+
+# ------------------------------------------------------------------ AutoAttack's flags
+def test_randomized_flag_fires_on_noise_and_not_on_repeats():
+    rng = np.random.default_rng(0)
+    out = rng.normal(size=(16, 10))
+    assert masking.randomized_flag([out, out.copy(), out.copy()]) is None
+    noisy = [out + rng.normal(scale=1e-3, size=out.shape) for _ in range(5)]
+    f = masking.randomized_flag(noisy)
+    assert f["flag"] == "randomized outputs" and "--suite rand" in f["reason"]
+    # Just below AutoAttack's threshold after normalization: no flag.
+    tiny = out + 1e-7 * np.sign(out)
+    assert masking.randomized_flag([out, tiny]) is None
+
+
+def test_probability_flag_needs_rows_that_sum_to_one():
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(8, 5))
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    assert masking.probability_flag(p)["flag"] == "probability outputs"
+    assert masking.probability_flag(z) is None
+    assert masking.probability_flag(p * 0.9) is None  # in [0, 1] but not summing to 1
+
+
+def test_zero_gradient_flag_names_each_component():
+    assert masking.zero_gradient_flag({"apgd-ce": (0, 100), "apgd-t": (0, 40)}) is None
+    f = masking.zero_gradient_flag({"apgd-ce": (3, 100), "apgd-t": (0, 40)})
+    assert f["detail"] == "apgd-ce: 3 of 100 images"
+
+
+@pytest.mark.parametrize(
+    "components, fires",
+    [
+        ({"clean": 0.99, "apgd-ce": 0.50, "apgd-t": 0.40, "square": 0.40}, False),
+        ({"clean": 0.99, "apgd-ce": 0.50, "apgd-t": 0.40, "square": 0.3985}, False),
+        ({"clean": 0.99, "apgd-ce": 0.50, "apgd-t": 0.40, "square": 0.39}, True),
+        ({"clean": 0.99, "square": 0.39}, False),  # Square alone: nothing to compare
+    ],
+)
+def test_square_flag_uses_autoattacks_threshold(components, fires):
+    assert (masking.square_flag(components) is not None) == fires
+
+
+def test_note_flags_and_markdown():
+    notes = [
+        "the model outputs probabilities; it was attacked through their logarithm",
+        "apgd-t left out: it needs at least 4 classes, the model has 2",
+        "fab-t runs 2 target classes (the model has 3 classes)",
+    ]
+    flags = masking.note_flags(notes)
+    assert [f["flag"] for f in flags] == ["component left out", "suite cut"]
+    md = masking.flags_markdown(flags)
+    assert md[0].startswith("**Flags**") and "apgd-t left out" in md[2]
+    assert masking.flags_markdown([]) == ["No flags: none of AutoAttack's checks fired."]
