@@ -32,7 +32,14 @@ import numpy as np
 
 from keras_rbf.cli_args import ArgumentParser, positive_int
 from keras_rbf.errors import UserError
-from keras_rbf.evaluate import accuracy, correct, load_test_split, logits, sample_indices
+from keras_rbf.evaluate import (
+    accuracy,
+    correct,
+    load_test_split,
+    logits,
+    output_flags,
+    sample_indices,
+)
 from keras_rbf.reports import masking
 from keras_rbf.reports.results import Key, Result, strong_key, table_blocks
 
@@ -214,33 +221,27 @@ def masking_checks(model, x, y, suites: dict, seed: int = 0, n_square: int = 200
     return rows
 
 
-def autoattack_flags(model, fn, x: np.ndarray, suites: dict) -> list[dict]:
+def autoattack_flags(model, x: np.ndarray, suites: dict) -> list[dict]:
     """AutoAttack's checks on the audited model, as flags (`reports.masking`).
 
     Args:
-        model: the model as loaded (its raw outputs are checked for probabilities).
-        fn: the callable the suite attacked (logits).
-        x: the audited images (the first 250 are probed, as AutoAttack's batch).
+        model: the model as loaded (its raw outputs are checked).
+        x: the audited images (the first 250 are probed, AutoAttack's batch).
         suites: `{eps: SuiteResult}`.
 
     Returns:
         the flags raised, in AutoAttack's order.
     """
-    probe = x[:250]
-    outputs = [logits(fn, probe) for _ in range(RANDOMIZED_PASSES)]
-    flags = [masking.randomized_flag(outputs), masking.probability_flag(logits(model, probe))]
+    flags = output_flags(model, x[:250], RANDOMIZED_PASSES)
     zero: dict = {}
     notes: list[str] = []
     for eps, res in sorted(suites.items()):
         for name, (z, n) in getattr(res, "zero_gradients", {}).items():
             zero[f"{name} eps {eps:g}"] = (z, n)
-        square = masking.square_flag(res.components)
-        if square:
-            square["detail"] += f" at eps {eps:g}"
-        flags.append(square)
+        flags += masking.suite_flags(res.components, [], f"eps {eps:g}")
         notes += [n for n in res.notes if n not in notes]
-    flags.append(masking.zero_gradient_flag(zero))
-    return [f for f in flags if f] + masking.note_flags(notes)
+    flags += [f for f in [masking.zero_gradient_flag(zero)] if f]
+    return flags + masking.note_flags(notes)
 
 
 def check_eps(norm: str, eps: list[float], x: np.ndarray) -> None:
@@ -301,7 +302,7 @@ def audit(
         seconds[key.name] = {k: round(v, 3) for k, v in suites[e].seconds.items()}
         settings[key.name] = strong.settings
         print(f"  eps {e:g}: robust accuracy {ok[key].mean():.4f}", flush=True)
-    flags = autoattack_flags(model, fn, x, suites)
+    flags = autoattack_flags(model, x, suites)
     rows = masking_checks(fn, x, y, suites, seed) if norm == "Linf" else []
     blocks = table_blocks({name: [Result.of(k, v) for k, v in ok.items()]})
     result = {

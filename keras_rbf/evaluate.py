@@ -26,6 +26,7 @@ import keras
 import numpy as np
 
 __all__ = [
+    "output_flags",
     "accuracy",
     "correct",
     "evaluate_segmentation",
@@ -89,6 +90,25 @@ def correct(model: Callable, x: np.ndarray, y: np.ndarray, batch_size: int = 500
 def accuracy(model: Callable, x: np.ndarray, y: np.ndarray, batch_size: int = 500) -> float:
     """Top-1 accuracy of `model` on `(x, y)`, a float in [0, 1]."""
     return float(np.mean(correct(model, x, y, batch_size)))
+
+
+def output_flags(model: Callable, x: np.ndarray, passes: int = 5) -> list[dict]:
+    """AutoAttack's output checks on `model` (randomized outputs over `passes` forward
+    passes, outputs that look like probabilities), as `reports.masking` flags.
+
+    Args:
+        model: a Keras model or callable images -> scores, as the user gave it.
+        x: `(n, ...)` images to probe (AutoAttack probes one batch of 250).
+        passes: forward passes compared (5 in AutoAttack).
+
+    Returns:
+        the flags raised (empty for a deterministic model with logits).
+    """
+    from keras_rbf.reports import masking
+
+    outputs = [logits(model, x) for _ in range(passes)]
+    flags = [masking.randomized_flag(outputs), masking.probability_flag(outputs[0])]
+    return [f for f in flags if f]
 
 
 def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:

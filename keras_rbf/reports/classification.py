@@ -33,6 +33,7 @@ from keras_rbf.evaluate import (
     accuracy,
     correct,
     load_test_split,
+    output_flags,
     rbf_branch_ablation,
     rbf_layers,
     sample_indices,
@@ -167,7 +168,8 @@ def _strong(model, x, y, eps: float, ok: dict, settings: dict, suite: str, seed:
 
     Returns:
         `{"robust": (N,) bool, "components": {attack: cumulative accuracy over all N},
-        "broken_by": (N,) names, "settings": the suite's settings}`.
+        "broken_by": (N,) names, "settings": the suite's settings, "flags": AutoAttack's
+        flags of the suite run}`.
     """
     prior = [
         k
@@ -184,6 +186,7 @@ def _strong(model, x, y, eps: float, ok: dict, settings: dict, suite: str, seed:
         components["+".join(prior)] = float(robust.mean())
     strong = attacks.StrongSuite(model, eps=eps, suite=suite, seed=seed, progress=True)
     idx = np.flatnonzero(robust)
+    flags = []
     print(
         f"  strong suite eps {eps} on the {idx.size} images that "
         f"{'+'.join(prior) or 'the clean pass'} left standing",
@@ -197,7 +200,9 @@ def _strong(model, x, y, eps: float, ok: dict, settings: dict, suite: str, seed:
         components.update(
             {c: float(v) * idx.size / len(x) for c, v in res.components.items() if c != "clean"}
         )
+        flags = masking.suite_flags(res.components, res.notes, f"eps {eps:g}")
     return {
+        "flags": flags,
         "robust": robust,
         "components": components,
         "broken_by": broken_by,
@@ -216,6 +221,7 @@ def _attack_model(name, model, x, y, keys: list[Key], n_spsa: int, out: dict, ru
     """
     ok = {"clean": correct(model, x, y)}
     out["adv"][name], out["broken_by"][name], out["strong_components"][name] = {}, {}, {}
+    out["flags"][name] = output_flags(model, x[:250])
     for key in keys:
         k = key.name
         if key in PAPER:
@@ -231,6 +237,7 @@ def _attack_model(name, model, x, y, keys: list[Key], n_spsa: int, out: dict, ru
             ok[k], out["settings"][k] = res["robust"], res["settings"]
             out["strong_components"][name][k] = res["components"]
             out["broken_by"][name][k] = res["broken_by"]
+            out["flags"][name] += res["flags"]
         print(f"{name:24s} {k:16s} {np.mean(ok[k]):.4f} (n={len(ok[k])})", flush=True)
     return ok
 
@@ -260,11 +267,19 @@ def table1(
         `{"models": {name: {key: acc}}, "n": {key: images}, "ci95": {name: {key: [lo, hi]}},
         "strong_components": {name: {key: components}}, "settings": {key: settings},
         "results": {name: [Result]}, "correct": {name: {key: (n,) bool}},
-        "adv": {name: {"pgd": images}}, "broken_by": {name: {key: (n,)}}}`; the last three
-        are for the other tables.
+        "adv": {name: {"pgd": images}}, "broken_by": {name: {key: (n,)}},
+        "flags": {name: AutoAttack's flags}}`; "correct", "adv" and "broken_by" are for the
+        other tables.
     """
     run = {"stages": stages or Stages(), "suite": suite, "seed": seed}
-    out = {"strong_components": {}, "settings": {}, "correct": {}, "adv": {}, "broken_by": {}}
+    out = {
+        "strong_components": {},
+        "settings": {},
+        "correct": {},
+        "adv": {},
+        "broken_by": {},
+        "flags": {},
+    }
     results = {}
     for name, model in models.items():
         ok = _attack_model(name, model, x, y, [BY_NAME[k] for k in keys], n_spsa, out, run)
@@ -579,6 +594,7 @@ def run(dataset: str, args: argparse.Namespace, command: str) -> dict:
     )
     table["test_indices"] = indices.tolist()  # into the test split, in attack order
     measured = {
+        "flags": t1["flags"],
         "checklist": rows,
         **extra,
         "clustering": clustering,

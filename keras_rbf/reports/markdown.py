@@ -225,6 +225,16 @@ def _figures(settings: dict, files: list[str]) -> list[str]:
     return lines
 
 
+def _flags(report: dict) -> list[str]:
+    """AutoAttack's checks, model by model, before any number (a flag never stops a run)."""
+    flags = [
+        {**f, "flag": f"{name}: {f['flag']}"}
+        for name, model_flags in report.get("flags", {}).items()
+        for f in model_flags
+    ]
+    return ["## Flags (AutoAttack's checks)", "", *masking.flags_markdown(flags), ""]
+
+
 def report(report: dict, files: list[str]) -> str:
     """`table1.md` of a classification report.
 
@@ -253,7 +263,7 @@ def report(report: dict, files: list[str]) -> str:
         f"Produced by `{s['command']}` in {report['seconds']:.0f} s.",
         "",
     ]
-    lines += _table1(report) + _recorded(report) + _autoattack(report)
+    lines += _flags(report) + _table1(report) + _recorded(report) + _autoattack(report)
     lines += ["", "## Gradient-masking checklist (Athalye et al. 2018)", ""]
     lines += masking.markdown(report["checklist"])
     lines += _branches(report) + _table2(report) + _figures(s, files)

@@ -32,6 +32,7 @@ __all__ = [
     "probability_flag",
     "randomized_flag",
     "square_flag",
+    "suite_flags",
     "zero_gradient_flag",
     "classification_checklist",
     "falls_to_zero",
@@ -318,6 +319,14 @@ def note_flags(notes: list[str]) -> list[dict]:
         for n in notes
         if "left out" in n or "target classes" in n
     ]
+
+
+def suite_flags(components: dict, notes: list[str], where: str) -> list[dict]:
+    """The flags one suite run raises: Square beating the white-box components, and its
+    notes on components left out or cut; `where` ("eps 0.3", "cnn_mnist, eps 0.3") is
+    added to each detail."""
+    flags = [f for f in [square_flag(components)] if f] + note_flags(notes)
+    return [{**f, "detail": f"{f['detail']} ({where})"} for f in flags]
 
 
 def flags_markdown(flags: list[dict]) -> list[str]:

@@ -106,6 +106,14 @@ def test_markdown_numbers_come_from_the_json(report_dir):
     for layer in ("block1_rbf", "block2_rbf", "block3_rbf"):
         assert f"| {layer} | {res['clean']:.4f} | {res[layer]['accuracy']:.4f} |" in md
     assert "## Recorded in the zoo" in md
+    # AutoAttack's flags come before Table 1: the zoo's models output logits and are
+    # deterministic, so neither output flag fires; any suite flag is rendered.
+    assert set(analysis["flags"]) == {"cnn_mnist", "cnn_rbf_mnist"}
+    names = [f["flag"] for fl in analysis["flags"].values() for f in fl]
+    assert "probability outputs" not in names and "randomized outputs" not in names
+    assert md.index("## Flags (AutoAttack's checks)") < md.index("| clean |")
+    for name, flags in analysis["flags"].items():
+        assert all(f"**{name}: {f['flag']}**" in md for f in flags)
 
 
 def test_recorded_rows_show_this_runs_seed_0_not_an_older_record(report_dir):
