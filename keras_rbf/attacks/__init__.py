@@ -12,6 +12,12 @@ Every attack is an object built from a model and its validated settings (see
   SPSA, GaussianNoise;
 - the strong suite (`suite.py`, AutoAttack-style): StrongSuite over the compiled APGD
   (`apgd.py`: APGD-CE, APGD-DLR, APGD-T) and Square (`square.py`) attacks;
+- threat models: APGD and its subclasses take `norm` "Linf" (default), "L2" or "L1"
+  (L1-APGD of "Mind the box", with AutoAttack's `use_largereps` schedule as a setting),
+  Square takes "Linf" (default) or "L2"; each follows AutoAttack's code for that norm.
+  The names are `NORMS` and eps is checked per norm by `check_eps` (in (0, 1] for
+  "Linf", (0, sqrt(d)] for "L2", (0, d] for "L1" on images of d values), both in
+  `base.py` for every attack to share. The strong suite runs "Linf";
 - the CHEST table's LinfBIM and L1BIM (`l1_bim.py`) and the segmentation attack DAG
   (`dag.py`).
 """
@@ -21,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from keras_rbf.attacks.apgd import APGD, APGDCE, APGDDLR, APGDT
-from keras_rbf.attacks.base import Attack, AttackInputError
+from keras_rbf.attacks.base import NORMS, Attack, AttackInputError, check_eps
 from keras_rbf.attacks.dag import DAG, DAGResult
 from keras_rbf.attacks.l1_bim import L1BIM, LinfBIM
 from keras_rbf.attacks.paper import (
@@ -46,6 +52,7 @@ __all__ = [
     "FGSM",
     "L1BIM",
     "MIM",
+    "NORMS",
     "PAPER_SETTINGS",
     "PGD",
     "SPSA",
@@ -60,6 +67,7 @@ __all__ = [
     "SuiteResult",
     "accuracy",
     "as_logits",
+    "check_eps",
     "make",
     "predict_labels",
 ]

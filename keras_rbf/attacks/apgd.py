@@ -1,19 +1,33 @@
-"""APGD (Croce & Hein, ICML 2020) in the L-inf ball, compiled with `tf.function`.
+"""APGD (Croce & Hein, ICML 2020) in the L-inf, L2 or L1 ball, compiled with `tf.function`.
 
 Written here rather than taken from a library: AutoAttack's TF2 adapter is broken under
 Keras 3, and ART's `AutoProjectedGradientDescent` (which runs on Keras 3 models through
 `TensorFlowV2Classifier`) is eager NumPy, several times slower on CPU, and checks only
 the last iterate. ART stays the reference this implementation is tested against.
 
-The algorithm follows AutoAttack's `autopgd_base.py` (norm "Linf"):
-- start at `x + eps u / max|u|`, `u ~ U(-1, 1)`, step size `2 eps`;
-- `z = P(x_k + eta sign(grad))`, `x_{k+1} = P(x_k + a (z - x_k) + (1 - a)(x_k - x_{k-1}))`
-  with momentum `a = 0.75` (1 on the first step), `P` the projection on the eps-ball and
-  [0, 1];
-- checkpoints after 22 %, then windows shrinking by 3 % of the iterations down to 6 %:
-  where the loss rose in at most `rho = 75 %` of the window's steps, or the step size
-  was not halved at the last checkpoint and the best loss did not improve, the step
-  size is halved and the iterate goes back to the best point;
+The algorithm follows AutoAttack's `autopgd_base.py` (norms "Linf", "L2", "L1"):
+- start: "Linf" at `x + eps u / max|u|`, `u ~ U(-1, 1)`; "L2" at `x + eps t / ||t||_2`,
+  `t ~ N(0, 1)`; "L1" at `x + t` projected on the L1 ball and [0, 1]; clipped to [0, 1];
+- "Linf" and "L2": step size `2 eps`, `z = P(x_k + eta d)` with `d = sign(grad)` or
+  `grad / ||grad||_2`, `x_{k+1} = P(x_k + a (z - x_k) + (1 - a)(x_k - x_{k-1}))` with
+  momentum `a = 0.75` (1 on the first step); `P` is the clip to the eps-box and [0, 1]
+  for "Linf", and for "L2" AutoAttack's `clip(x + (v - x) / ||v - x|| min(eps,
+  ||v - x||), 0, 1)` (scale into the ball, then clip: inside both, though not always the
+  nearest such point);
+- checkpoints ("Linf", "L2") after 22 %, then windows shrinking by 3 % of the iterations
+  down to 6 %: where the loss rose in at most `rho = 75 %` of the window's steps, or the
+  step size was not halved at the last checkpoint and the best loss did not improve, the
+  step size is halved and the iterate goes back to the best point;
+- "L1" (Croce & Hein, ICML 2021, "Mind the box: l1-APGD"): step size `eps`, no momentum;
+  the step moves along the signs of the gradient's largest `topk` share of coordinates
+  (`topk` = 20 % at the start), spread evenly (`eta sign / #coordinates`), then projects
+  on the intersection of the L1 ball and [0, 1] (`l1_projection`, AutoAttack's
+  `L1_projection` in TensorFlow); every `max(4 % of the iterations, 1)` steps the
+  sparsity `s` of the best point sets `topk = s / d / 1.5`, and where `s` fell by 5 %
+  the step size goes back to `eps` and the iterate to the best point, else the step size
+  is divided by 1.5 (kept in `[eps / 10, eps]`); `use_largereps` runs AutoAttack's
+  schedule: 30 % of the iterations at 3 eps, 30 % at 2 eps, the rest at eps, each stage
+  starting from the previous one's best point projected on the smaller ball;
 - losses: cross-entropy, DLR `-(z_y - max_{i != y} z_i) / (z_pi1 - z_pi3)` and targeted
   DLR `-(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2)`, targets the 2nd..(n+1)-th classes
   of the clean logits.
@@ -21,20 +35,25 @@ The algorithm follows AutoAttack's `autopgd_base.py` (norm "Linf"):
 Differences, each deliberate: an image counts as broken at ANY iterate, and the first
 misclassified iterate is kept; a broken image is dropped from the loop at once (the whole
 loop and its checkpoints run inside one `tf.function`, so no step returns to Python);
-the first window compares the first step's loss with the starting point's (AutoAttack
-compares it with an unset zero row); images never broken come back at their
+with `use_largereps` only the last stage (at eps) counts and drops images, as in
+AutoAttack; the first window compares the first step's loss with the starting point's
+(AutoAttack compares it with an unset zero row); images never broken come back at their
 highest-loss point (AutoAttack's `best_loss` mode) rather than unchanged, so adversarial
-training can use the attack. Random starts depend on `seed` and each image's bytes
+training can use the attack; the L1 step is clipped to [0, 1] after the projection (which
+lands there up to float32 rounding). Random starts depend on `seed` and each image's bytes
 only, so neither the batch size nor the other images change a result.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import tensorflow as tf
 
 from keras_rbf.attacks.base import (
     Attack,
+    check_eps,
     check_images,
     check_positive,
     check_seed,
@@ -52,7 +71,12 @@ __all__ = [
     "checkpoints",
     "dlr_loss",
     "dlr_targeted_loss",
+    "l1_checkpoints",
+    "l1_projection",
+    "l2_project",
+    "largereps_schedule",
     "linf_random_start",
+    "random_start",
 ]
 
 LOSSES = ("ce", "dlr")
@@ -123,32 +147,239 @@ def linf_random_start(x: np.ndarray, eps: float, keys: np.ndarray, stream: int) 
     return np.clip(x + eps * u, 0.0, 1.0).astype(np.float32)
 
 
+def _gaussian(x: np.ndarray, keys: np.ndarray, stream: int) -> np.ndarray:
+    """`(N, ...)` float32 standard normal noise, one generator per image."""
+    t = np.empty_like(x)
+    for i, key in enumerate(keys):
+        t[i] = np.random.default_rng([int(key), stream]).standard_normal(x.shape[1:])
+    return t
+
+
+def random_start(norm: str, x: np.ndarray, eps: float, keys: np.ndarray, stream: int) -> np.ndarray:
+    """AutoAttack's random start for `norm`, one generator per image.
+
+    "Linf": `linf_random_start`; "L2": `clip(x + eps t / ||t||_2, 0, 1)`; "L1":
+    `x + t` projected on the L1 ball of radius eps and [0, 1]; `t ~ N(0, 1)`.
+
+    Args:
+        norm: "Linf", "L2" or "L1"; x: `(N, ...)` images; eps: radius;
+        keys: `(N,)` from `image_keys`; stream: which start (restart and target index).
+
+    Returns:
+        `(N, ...)` float32 starting points.
+    """
+    if norm == "Linf":
+        return linf_random_start(x, eps, keys, stream)
+    t = _gaussian(x, keys, stream)
+    if norm == "L2":
+        norms = np.sqrt(np.sum(t.reshape(len(x), -1) ** 2, axis=1)) + 1e-12
+        t = eps * t / norms.reshape((-1,) + (1,) * (x.ndim - 1))
+        return np.clip(x + t, 0.0, 1.0).astype(np.float32)
+    return _l1_project_np(x, x + t, eps)
+
+
+def _l1_project_np(x: np.ndarray, z: np.ndarray, eps: float) -> np.ndarray:
+    """`z` projected on the L1 ball of radius eps around `x` and [0, 1] (eagerly)."""
+    if len(x) == 0:
+        return z.astype(np.float32)
+    z = tf.constant(z, tf.float32)
+    out = l1_project(tf.constant(x), z, tf.constant(float(eps)))
+    return out.numpy()
+
+
+def l2_project(x, z, eps):
+    """AutoAttack's L2 projection `clip(x + (z - x) / ||z - x|| min(eps, ||z - x||), 0, 1)`.
+
+    Scales `z - x` into the L2 ball of radius `eps`, then clips to [0, 1]; clipping only
+    moves coordinates towards `x`, so the result stays in the ball.
+    """
+    d = z - x
+    axes = list(range(1, len(d.shape)))
+    norm = tf.sqrt(tf.reduce_sum(d**2, axis=axes, keepdims=True))
+    return tf.clip_by_value(x + d / (norm + 1e-12) * tf.minimum(eps, norm), 0.0, 1.0)
+
+
+def l1_projection(x, y, eps):
+    """AutoAttack's `L1_projection` in TensorFlow: the `delta` such that `x + y + delta`
+    is the point of the L1 ball of radius `eps` around `x`, intersected with [0, 1],
+    nearest to `x + y`.
+
+    Each coordinate's magnitude becomes `clip(|y_i| - lambda, 0, room_i)` (soft
+    threshold, then the box), where `room_i` is how far the box lets `x_i` move in the
+    direction of `y_i`, and `lambda >= 0` is the smallest level whose magnitudes sum to at
+    most eps. As in AutoAttack, `lambda` is found by sorting the `2 d` breakpoints and
+    bisecting over their index (`ceil(log2(2 d))` steps).
+
+    Args:
+        x: `(B, ...)` centres in [0, 1] (static image shape).
+        y: `(B, ...)` perturbations.
+        eps: the radius (scalar).
+
+    Returns:
+        `(B, ...)` float32 `delta`.
+    """
+    shape = tf.shape(x)
+    n = int(np.prod(x.shape[1:]))
+    x2 = tf.reshape(tf.cast(x, tf.float32), [-1, n])
+    y2 = tf.reshape(tf.cast(y, tf.float32), [-1, n])
+    sigma = tf.sign(y2)
+    u = tf.minimum(tf.minimum(1.0 - x2 - y2, x2 + y2), 0.0)
+    l = -tf.abs(y2)  # noqa: E741 - AutoAttack's name
+    neg = -tf.concat([u, l], axis=1)
+    order = tf.argsort(neg, axis=1, stable=True)
+    bs = tf.gather(neg, order, batch_dims=1)
+    bs2 = tf.concat([bs[:, 1:], tf.zeros_like(bs[:, :1])], axis=1)
+    size1 = tf.cumsum(2.0 * tf.cast(order < n, tf.float32) - 1.0, axis=1)
+    s1 = -tf.reduce_sum(u, axis=1)
+    c = eps - tf.reduce_sum(tf.abs(y2), axis=1)
+    outside = s1 + c < 0
+    s = s1[:, None] + tf.cumsum((bs2 - bs) * size1, axis=1)
+    lb = tf.zeros_like(c)
+    ub = tf.fill(tf.shape(c), float(2 * n - 1))
+    for _ in range(math.ceil(math.log2(2 * n))):
+        mid = tf.floor((lb + ub) / 2.0)
+        below = tf.gather(s, tf.cast(mid, tf.int32), batch_dims=1) + c < 0
+        lb, ub = tf.where(below, mid, lb), tf.where(below, ub, mid)
+    lb = tf.cast(lb, tf.int32)
+    alpha = (-tf.gather(s, lb, batch_dims=1) - c) / tf.gather(
+        size1, lb + 1, batch_dims=1
+    ) + tf.gather(bs2, lb, batch_dims=1)
+    d = tf.where(outside[:, None], -tf.minimum(tf.maximum(-u, alpha[:, None]), -l), u)
+    return tf.reshape(sigma * d, shape)
+
+
+def l1_project(x, z, eps):
+    """`z` projected on the L1 ball of radius `eps` around `x` and [0, 1] by
+    `l1_projection`, then guarded against float32 rounding: shrunk towards `x` where its
+    L1 distance exceeds eps, clipped to [0, 1]."""
+    d = z - x
+    d = d + l1_projection(x, d, eps)
+    axes = list(range(1, len(d.shape)))
+    size = tf.reduce_sum(tf.abs(d), axis=axes, keepdims=True)
+    d = d * tf.minimum(1.0, eps / tf.maximum(size, 1e-30))
+    return tf.clip_by_value(x + d, 0.0, 1.0)
+
+
+def _linf_project(x, z, eps):
+    return tf.clip_by_value(z, tf.maximum(x - eps, 0.0), tf.minimum(x + eps, 1.0))
+
+
+def _per_image(v, rank):
+    return tf.reshape(v, [-1] + [1] * (rank - 1))
+
+
+def _linf_direction(grad, st):
+    return tf.sign(grad)
+
+
+def _l2_direction(grad, st):
+    axes = list(range(1, len(grad.shape)))
+    return grad / (tf.sqrt(tf.reduce_sum(grad**2, axis=axes, keepdims=True)) + 1e-12)
+
+
+def _l1_direction(grad, st):
+    """The signs of the `topk` share of largest gradient coordinates, spread evenly."""
+    n = int(np.prod(grad.shape[1:]))
+    rank = len(grad.shape)
+    ranked = tf.sort(tf.reshape(tf.abs(grad), [-1, n]), axis=1)
+    k = tf.cast(tf.clip_by_value((1.0 - st["topk"]) * n, 0.0, n - 1.0), tf.int32)
+    level = _per_image(tf.gather(ranked, k, batch_dims=1), rank)
+    sign = tf.sign(grad * tf.cast(tf.abs(grad) >= level, grad.dtype))
+    count = tf.reduce_sum(tf.abs(sign), axis=list(range(1, rank)), keepdims=True)
+    return sign / (count + 1e-10)
+
+
+# norm -> (step direction from the gradient, projection, momentum, step size / eps)
+_NORM_STEPS = {
+    "Linf": (_linf_direction, _linf_project, True, 2.0),
+    "L2": (_l2_direction, l2_project, True, 2.0),
+    "L1": (_l1_direction, l1_project, False, 1.0),
+}
+
+
+def l1_checkpoints(nb_iter: int) -> list[int]:
+    """L1-APGD's checkpoints (0-based): every `max(int(0.04 nb_iter), 1)` iterations."""
+    k = max(int(0.04 * nb_iter), 1)
+    return list(range(k - 1, nb_iter, k))
+
+
+def largereps_schedule(eps: float, nb_iter: int) -> list[tuple[float, int]]:
+    """AutoAttack's `use_largereps` stages: `[(3 eps, n1), (2 eps, n2), (eps, n3)]` with
+    `n1 = n2 = ceil(0.3 nb_iter)` and `n3 = nb_iter - n1 - n2`."""
+    first = math.ceil(0.3 * nb_iter)
+    return [(3.0 * eps, first), (2.0 * eps, first), (1.0 * eps, nb_iter - 2 * first)]
+
+
+def _halving_check(st, new, check, window, rho, eps):
+    """The Linf/L2 checkpoint: which images go back to their best point, and the state's
+    updates (AutoAttack's oscillation and no-improvement rule)."""
+    halve = check & (
+        (new["n_incr"] <= rho * window)
+        | (~st["reduced"] & (st["loss_last_check"] >= new["loss_best"]))
+    )
+    return halve, dict(
+        step=tf.where(halve, st["step"] / 2.0, st["step"]),
+        reduced=tf.where(check, halve, st["reduced"]),
+        loss_last_check=tf.where(check, new["loss_best"], st["loss_last_check"]),
+        n_incr=tf.where(check, tf.zeros_like(new["n_incr"]), new["n_incr"]),
+    )
+
+
+def _l0(v):
+    return tf.reduce_sum(tf.cast(v != 0.0, tf.float32), axis=list(range(1, len(v.shape))))
+
+
+def _sparsity_check(st, new, check, window, rho, eps):
+    """The L1 checkpoint: `topk` follows the best point's sparsity; where it fell by 5 %
+    the step size resets and the iterate goes back to the best point, else the step size
+    shrinks by 1.5 (within `[eps / 10, eps]`)."""
+    n = float(np.prod(st["x"].shape[1:]))
+    sparsity = _l0(new["x_best"] - st["x"])
+    reset = check & (sparsity / st["sp_old"] < 0.95)
+    step = tf.clip_by_value(tf.where(reset, eps, st["step"] / 1.5), eps / 10.0, eps)
+    return reset, dict(
+        step=tf.where(check, step, st["step"]),
+        topk=tf.where(check, sparsity / n / 1.5, st["topk"]),
+        sp_old=tf.where(check, sparsity, st["sp_old"]),
+    )
+
+
 class APGD(Attack):
-    """Untargeted or targeted APGD in the L-inf ball.
+    """Untargeted or targeted APGD in the L-inf, L2 or L1 ball.
 
     Settings:
-        eps: L-inf radius (> 0).
+        eps: radius: in (0, 1] for "Linf", (0, sqrt(d)] for "L2", (0, d] for "L1" on
+            images of d values.
+        norm: the threat model, "Linf" (default), "L2" or "L1".
         nb_iter: steps per run (100 in AutoAttack).
         loss: "ce" or "dlr" (targeted: targeted CE or targeted DLR).
         targeted: run once per target class, the 2nd..(n_target_classes+1)-th class of
             the clean logits (APGD-T).
-        n_target_classes: targets per image when targeted (9 in AutoAttack).
-        n_restarts: random starts per run; each runs on the images still standing.
-        rho: share of loss increases below which a checkpoint halves the step (0.75).
+        n_target_classes: targets per image when targeted (9 in AutoAttack; 5 in its L1
+            version).
+        n_restarts: random starts per run; each runs on the images still standing
+            (AutoAttack's L1 version runs 5).
+        rho: share of loss increases below which a checkpoint halves the step (0.75;
+            unused by "L1").
+        use_largereps: "L1" only: AutoAttack's schedule over 3 eps, 2 eps, eps (its L1
+            version turns it on).
         seed: seed of the random starts.
 
     Example:
         >>> x_adv = APGD(model, eps=0.3, loss="dlr").generate(x, y)
+        >>> x_adv = APGD(model, norm="L2", eps=1.5).generate(x, y)
     """
 
     DEFAULTS = {
         "eps": 0.3,
+        "norm": "Linf",
         "nb_iter": 100,
         "loss": "ce",
         "targeted": False,
         "n_target_classes": 9,
         "n_restarts": 1,
         "rho": 0.75,
+        "use_largereps": False,
         "seed": 0,
     }
     name = "apgd"
@@ -159,7 +390,7 @@ class APGD(Attack):
 
     def _validate(self) -> None:
         s = self._settings
-        check_positive(self, "eps", s["eps"])
+        check_eps(self, s["norm"], s["eps"])
         check_positive(self, "nb_iter", s["nb_iter"], integer=True)
         check_positive(self, "n_restarts", s["n_restarts"], integer=True)
         check_positive(self, "n_target_classes", s["n_target_classes"], integer=True)
@@ -171,6 +402,18 @@ class APGD(Attack):
             raise ValueError(f"{type(self).__name__}: targeted must be True or False")
         if not 0.0 < float(s["rho"]) <= 1.0:
             raise ValueError(f"{type(self).__name__}: rho must lie in (0, 1], got {s['rho']}")
+        if not isinstance(s["use_largereps"], bool):
+            raise ValueError(f"{type(self).__name__}: use_largereps must be True or False")
+        if s["use_largereps"] and s["norm"] != "L1":
+            raise ValueError(
+                f"{type(self).__name__}: use_largereps is for norm 'L1' only (as in "
+                f"AutoAttack), got norm {s['norm']!r}"
+            )
+        if s["use_largereps"] and largereps_schedule(1.0, s["nb_iter"])[-1][1] < 1:
+            raise ValueError(
+                f"{type(self).__name__}: use_largereps needs nb_iter >= 3 with a last stage "
+                f"(nb_iter - 2 ceil(0.3 nb_iter) steps at eps), got nb_iter={s['nb_iter']}"
+            )
         check_seed(self, s["seed"])
 
     def _loss_fn(self):
@@ -195,6 +438,7 @@ class APGD(Attack):
         """
         s = self._settings
         x, y = check_images(x, y)
+        check_eps(self, s["norm"], s["eps"], dim=int(np.prod(x.shape[1:])))
         clean = np.asarray(self._fn(tf.constant(x)))
         n_classes = clean.shape[-1]
         broken = clean.argmax(-1) != y
@@ -223,64 +467,95 @@ class APGD(Attack):
                 if todo.size == 0:
                     return x_adv, broken
                 t = y[todo] if target is None else target[todo]
-                start = linf_random_start(x[todo], s["eps"], keys[todo], 1000 * j + r)
-                adv, hit = self._loop(x[todo], y[todo], t, start)
+                adv, hit = self._run(x[todo], y[todo], t, keys[todo], 1000 * j + r)
                 # Standing images keep the latest run's highest-loss point.
                 x_adv[todo] = adv
                 broken[todo] = hit
         return x_adv, broken
 
-    def _loop(self, x, y, t, start):
+    def _run(self, x, y, t, keys, stream):
+        """One random start's run: one loop, or AutoAttack's `use_largereps` stages."""
         s = self._settings
-        key = ("apgd", s["loss"], s["targeted"], int(s["nb_iter"]), float(s["rho"]), x.shape[1:])
-        run = compiled(self.model, key, lambda fn: self._compile(fn, x.shape[1:]))
+        eps, nb_iter = float(s["eps"]), int(s["nb_iter"])
+        if not s["use_largereps"]:
+            start = random_start(s["norm"], x, eps, keys, stream)
+            return self._loop(x, y, t, start, eps, nb_iter, warm=False, count=True)
+        # AutoAttack's decr_eps_pgd: x + N(0, 1) on the largest ball, then each stage
+        # starts at the previous stage's best point projected on its own ball; only the
+        # last stage (at eps) may break images.
+        stages = largereps_schedule(eps, nb_iter)
+        point = _l1_project_np(x, x + _gaussian(x, keys, stream), stages[0][0])
+        for i, (stage_eps, stage_iter) in enumerate(stages):
+            point = _l1_project_np(x, point, stage_eps)
+            last = i == len(stages) - 1
+            point, hit = self._loop(x, y, t, point, stage_eps, stage_iter, warm=True, count=last)
+        return point, hit
+
+    def _loop(self, x, y, t, start, eps, nb_iter, warm, count):
+        s = self._settings
+        key = ("apgd", s["norm"], s["loss"], s["targeted"], nb_iter, float(s["rho"]), x.shape[1:])
+        run = compiled(self.model, key, lambda fn: self._compile(fn, x.shape[1:], nb_iter))
         adv, hit = run(
             tf.constant(x),
             tf.constant(y),
             tf.constant(t, tf.int64),
             tf.constant(start),
-            tf.constant(float(s["eps"])),
+            tf.constant(eps, tf.float32),
+            tf.constant(warm),
+            tf.constant(count),
         )
         return adv.numpy(), hit.numpy()
 
-    def _compile(self, fn, image_shape):
-        """The whole APGD run as one `tf.function(x, y, t, start, eps)`."""
+    def _compile(self, fn, image_shape, nb_iter: int):
+        """The whole APGD run as one `tf.function(x, y, t, start, eps, warm, count)`.
+
+        `warm`: the start is a previous stage's point (L1's `topk` then follows its
+        sparsity); `count`: misclassified iterates break images (False in the larger-eps
+        stages of `use_largereps`).
+        """
         # Why this function is long: one tf.function body: the whole APGD iteration is traced as
         # one graph, and helpers called from it would each need their own tracing rules (issue 20
         # rewrites this wing)
         s = self._settings
-        nb_iter, rho = int(s["nb_iter"]), float(s["rho"])
+        norm, rho = s["norm"], float(s["rho"])
+        direction, project, momentum, alpha = _NORM_STEPS[norm]
+        checkpoint = _sparsity_check if norm == "L1" else _halving_check
+        marks = l1_checkpoints(nb_iter) if norm == "L1" else checkpoints(nb_iter)
         is_check = np.zeros(nb_iter, bool)
-        is_check[checkpoints(nb_iter)] = True
+        is_check[marks] = True
         window = np.zeros(nb_iter, np.float32)
         last = -1
-        for i in checkpoints(nb_iter):
+        for i in marks:
             window[i], last = i - last, i
         loss_fn = self._loss_fn()
         rank = len(image_shape) + 1
+        n_values = float(np.prod(image_shape))
 
-        def evaluate(xa, y, t):
+        def evaluate(xa, y, t, count):
             with tf.GradientTape() as tape:
                 tape.watch(xa)
                 logits = fn(xa)
                 loss = loss_fn(logits, y, t)
                 total = tf.reduce_sum(loss)
             grad = tape.gradient(total, xa)
-            hit = tf.argmax(logits, axis=-1, output_type=tf.int64) != y
+            hit = (tf.argmax(logits, axis=-1, output_type=tf.int64) != y) & count
             return loss, grad, hit
 
         def per_image(v):
-            return tf.reshape(v, [-1] + [1] * (rank - 1))
+            return _per_image(v, rank)
 
         spec = tf.TensorSpec([None, *image_shape], tf.float32)
         labels = tf.TensorSpec([None], tf.int64)
+        flag = tf.TensorSpec([], tf.bool)
 
-        @tf.function(input_signature=[spec, labels, labels, spec, tf.TensorSpec([], tf.float32)])
-        def run(x, y, t, start, eps):
+        @tf.function(
+            input_signature=[spec, labels, labels, spec, tf.TensorSpec([], tf.float32), flag, flag]
+        )
+        def run(x, y, t, start, eps, warm, count):
             # Why this function is long: the restart loop and its bookkeeping read best in one
             # place (issue 20 rewrites this wing)
             n = tf.shape(x)[0]
-            loss, grad, hit = evaluate(start, y, t)
+            loss, grad, hit = evaluate(start, y, t, count)
             out_x, out_hit = start, hit  # broken at the start: keep the start
             st = {
                 "idx": tf.range(n),
@@ -290,7 +565,7 @@ class APGD(Attack):
                 "xa": start,
                 "x_old": start,
                 "grad": grad,
-                "step": tf.fill([n], 2.0 * eps),
+                "step": tf.fill([n], alpha * eps),
                 "loss_prev": loss,
                 "loss_best": loss,
                 "x_best": start,
@@ -299,15 +574,21 @@ class APGD(Attack):
                 "reduced": tf.ones([n], tf.bool),
                 "loss_last_check": loss,
             }
+            if norm == "L1":
+                # AutoAttack: topk 20 % from a random start, else the start's sparsity.
+                sparsity = _l0(start - x)
+                st["topk"] = tf.where(warm, sparsity / n_values / 1.5, tf.fill([n], 0.2))
+                st["sp_old"] = tf.where(warm, sparsity, tf.fill([n], n_values))
             st = {k: tf.boolean_mask(v, ~hit) for k, v in st.items()}
 
             def body(i, out_x, out_hit, st):
                 a = tf.where(i > 0, 0.75, 1.0)
-                lo, hi = tf.maximum(st["x"] - eps, 0.0), tf.minimum(st["x"] + eps, 1.0)
                 xa = st["xa"]
-                z = tf.clip_by_value(xa + per_image(st["step"]) * tf.sign(st["grad"]), lo, hi)
-                x_new = tf.clip_by_value(xa + a * (z - xa) + (1.0 - a) * (xa - st["x_old"]), lo, hi)
-                loss, grad, hit = evaluate(x_new, st["y"], st["t"])
+                z = project(st["x"], xa + per_image(st["step"]) * direction(st["grad"], st), eps)
+                if momentum:
+                    z = project(st["x"], xa + a * (z - xa) + (1.0 - a) * (xa - st["x_old"]), eps)
+                x_new = z
+                loss, grad, hit = evaluate(x_new, st["y"], st["t"], count)
                 where = tf.boolean_mask(st["idx"], hit)[:, None]
                 out_x = tf.tensor_scatter_nd_update(out_x, where, tf.boolean_mask(x_new, hit))
                 out_hit = tf.tensor_scatter_nd_update(
@@ -323,20 +604,14 @@ class APGD(Attack):
                     x_best=tf.where(per_image(better), x_new, st["x_best"]),
                     grad_best=tf.where(per_image(better), grad, st["grad_best"]),
                 )
-                # Checkpoint (AutoAttack's rule), a no-op between checkpoints.
+                # Checkpoint (AutoAttack's rule for the norm), a no-op between checkpoints.
                 check = tf.gather(tf.constant(is_check), i)
                 k = tf.gather(tf.constant(window), i)
-                halve = check & (
-                    (new["n_incr"] <= rho * k)
-                    | (~st["reduced"] & (st["loss_last_check"] >= new["loss_best"]))
-                )
+                back, updates = checkpoint(st, new, check, k, rho, eps)
                 new.update(
-                    step=tf.where(halve, st["step"] / 2.0, st["step"]),
-                    xa=tf.where(per_image(halve), new["x_best"], x_new),
-                    grad=tf.where(per_image(halve), new["grad_best"], grad),
-                    reduced=tf.where(check, halve, st["reduced"]),
-                    loss_last_check=tf.where(check, new["loss_best"], st["loss_last_check"]),
-                    n_incr=tf.where(check, tf.zeros_like(new["n_incr"]), new["n_incr"]),
+                    updates,
+                    xa=tf.where(per_image(back), new["x_best"], x_new),
+                    grad=tf.where(per_image(back), new["grad_best"], grad),
                 )
                 new = {k: tf.boolean_mask(v, ~hit) for k, v in new.items()}
                 return i + 1, out_x, out_hit, new

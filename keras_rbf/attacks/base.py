@@ -26,9 +26,12 @@ from tqdm.auto import tqdm
 from keras_rbf.errors import UserError
 
 __all__ = [
+    "NORMS",
     "Attack",
     "AttackInputError",
+    "check_eps",
     "check_images",
+    "check_norm",
     "check_positive",
     "check_seed",
     "compiled",
@@ -105,6 +108,50 @@ def check_positive(owner: object, name: str, value, integer: bool = False) -> No
     if isinstance(value, bool) or not isinstance(value, kinds) or value <= 0:
         kind = "a positive integer" if integer else "a positive number"
         raise ValueError(f"{type(owner).__name__}: {name} must be {kind}, got {value!r}")
+
+
+# The threat models attacks name with a `norm` setting, as AutoAttack spells them.
+NORMS = ("Linf", "L2", "L1")
+
+
+def check_norm(owner: object, norm) -> None:
+    """Raises ValueError naming `owner`'s setting `norm` unless it is one of `NORMS`."""
+    if not isinstance(norm, str) or norm not in NORMS:
+        raise ValueError(
+            f"{type(owner).__name__}: norm must be one of {', '.join(NORMS)}, got {norm!r}"
+        )
+
+
+def check_eps(owner: object, norm: str, eps, dim: int | None = None) -> None:
+    """Raises ValueError naming `owner`'s setting `eps` unless it is a radius that makes
+    sense for `norm` on [0, 1] images of `dim` values each.
+
+    The largest perturbation of such an image has L-inf norm 1, L2 norm `sqrt(dim)` and
+    L1 norm `dim`, so eps must lie in (0, 1], (0, sqrt(dim)] or (0, dim]. Without `dim`
+    (before the images are seen) L2 and L1 radii are checked for being positive only.
+
+    Args:
+        owner: the attack (its class name starts the message).
+        norm: one of `NORMS` (checked too).
+        eps: the radius.
+        dim: values per image, or None.
+    """
+    check_norm(owner, norm)
+    check_positive(owner, "eps", eps)
+    if norm == "Linf":
+        bound, what = 1.0, "1"
+    elif dim is None:
+        return
+    elif norm == "L2":
+        bound, what = float(np.sqrt(dim)), f"sqrt({dim}) = {np.sqrt(dim):.4g}"
+    else:
+        bound, what = float(dim), f"{dim}"
+    if eps > bound:
+        where = "" if norm == "Linf" else f" on images of {dim} values"
+        raise ValueError(
+            f"{type(owner).__name__}: eps must lie in (0, {what}] for norm {norm!r}{where}, "
+            f"got {eps!r}"
+        )
 
 
 def check_seed(owner: object, value) -> None:

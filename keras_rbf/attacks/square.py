@@ -1,17 +1,32 @@
-"""The L-inf Square attack (Andriushchenko et al., ECCV 2020), compiled with `tf.function`.
+"""The Square attack (Andriushchenko et al., ECCV 2020) in the L-inf or L2 ball,
+compiled with `tf.function`.
 
-A gradient-free random search, so gradient masking does not fool it: start from vertical
-stripes of +-eps, then at each query add a square window of +-2 eps (one sign per
-channel) at a random place, project on the eps-ball and [0, 1], and keep it if the
-margin loss `z_y - max_{i != y} z_i` went down. The window's area is a fraction `p` of
-the image, halved on AutoAttack's schedule (`p_selection`).
+A gradient-free random search, so gradient masking does not fool it; each query changes
+a square window whose area is a fraction `p` of the image, halved on AutoAttack's
+schedule (`p_selection`), and is kept if the margin loss `z_y - max_{i != y} z_i` went
+down.
+- "Linf": start from vertical stripes of +-eps, then at each query add a window of
+  +-2 eps (one sign per channel) at a random place, project on the eps-ball and [0, 1].
+- "L2" (AutoAttack's `square.py`, norm "L2"): start from a 5 x 5 grid of blocks of side
+  `h // 5`, each a `pseudo_gaussian_pert` (the paper's `meta_pseudo_gaussian_pert`: two
+  halves of opposite sign, each peaked at its centre as `sum_k 1 / (k + 1)^2` over the
+  squares around it, randomly transposed) times a random sign per channel, scaled to
+  L2 norm eps and clipped to [0, 1]. At each query two windows of odd side (at least 3)
+  are drawn: the second's perturbation is cleared and its mass, with the budget left
+  below eps, moved into the first, which becomes its old content (normalised) plus a
+  fresh signed `pseudo_gaussian_pert`, rescaled per channel to
+  `sqrt(max(eps^2 - ||delta||^2, 0) / c + ||delta on both windows||^2)`; the whole
+  perturbation is then scaled back onto the eps sphere and clipped to [0, 1].
 
 Written here because ART's `SquareAttack` (the reference it is tested against) and
 AutoAttack's draw one window and one colour per query for the whole batch and loop in
 Python; here every image draws its own window and colours (as in the authors' original
 code), the whole search runs in one `tf.function`, and only images still standing are
 queried. Random numbers depend on `seed` and each image's bytes only, so neither the
-batch size nor the other images change a result.
+batch size nor the other images change a result. In the L2 start, blocks are laid only
+where they fit (AutoAttack lays `h // s` of them from the same offset along both axes,
+which fails on images whose side is not about 5 blocks, e.g. 24 pixels, and on
+non-square ones); on square images of any size AutoAttack accepts, the grid is its grid.
 """
 
 from __future__ import annotations
@@ -24,6 +39,7 @@ import tensorflow as tf
 from keras_rbf.attacks.base import (
     Attack,
     AttackInputError,
+    check_eps,
     check_images,
     check_positive,
     check_seed,
@@ -31,7 +47,9 @@ from keras_rbf.attacks.base import (
     image_keys,
 )
 
-__all__ = ["Square", "margin", "p_selection"]
+__all__ = ["Square", "l2_init", "margin", "p_selection", "pseudo_gaussian_pert"]
+
+SQUARE_NORMS = ("Linf", "L2")
 
 
 def p_selection(p_init: float, it: int, n_queries: int, rescale: bool = True) -> float:
@@ -65,11 +83,53 @@ def margin(logits, y):
     return z_y - other
 
 
+def _rectangle(rows: int, cols: int) -> np.ndarray:
+    """AutoAttack's `eta_rectangles` (norm "L2"): `sum_k 1 / (k + 1)^2` over the squares
+    of half-side k around the centre, normalised to L2 norm 1."""
+    delta = np.zeros((rows, cols))
+    r, c = rows // 2, cols // 2
+    for k in range(max(rows // 2 + 1, cols // 2 + 1)):
+        delta[max(r, 0) : min(r + 2 * k + 1, rows), max(c, 0) : min(c + 2 * k + 1, cols)] += (
+            1.0 / (k + 1) ** 2
+        )
+        r, c = r - 1, c - 1
+    return delta / np.sqrt(np.sum(delta**2)) if delta.size else delta
+
+
+def pseudo_gaussian_pert(side: int) -> np.ndarray:
+    """AutoAttack's `eta(s)` for norm "L2" before its random transpose (the Square paper's
+    `meta_pseudo_gaussian_pert`): a `(side, side)` float32 pattern, the top half positive
+    and the bottom half negative, of L2 norm 1."""
+    delta = np.zeros((side, side))
+    delta[: side // 2] = _rectangle(side // 2, side)
+    delta[side // 2 :] = -_rectangle(side - side // 2, side)
+    return (delta / np.sqrt(np.sum(delta**2))).astype(np.float32)
+
+
+def l2_init(h: int, w: int, c: int, rng: np.random.Generator) -> np.ndarray:
+    """One image's unscaled L2 starting perturbation, `(h, w, c)` float32.
+
+    A grid of blocks of side `h // 5` from the offset `(side - 5 (h // 5)) // 2` along each
+    axis (AutoAttack's), each a `pseudo_gaussian_pert` transposed with probability 1/2,
+    times a random sign per channel; only blocks that fit are laid.
+    """
+    s = h // 5
+    delta = np.zeros((h, w, c), np.float32)
+    block = pseudo_gaussian_pert(s)
+    for top in range(max((h - 5 * s) // 2, 0), h - s + 1, s):
+        for left in range(max((w - 5 * s) // 2, 0), w - s + 1, s):
+            flip, signs = rng.random(), np.where(rng.random(c) < 0.5, -1.0, 1.0)
+            pattern = block.T if flip > 0.5 else block
+            delta[top : top + s, left : left + s] += pattern[:, :, None] * signs
+    return delta
+
+
 class Square(Attack):
-    """Untargeted L-inf Square attack on `(N, H, W, C)` images.
+    """Untargeted Square attack on `(N, H, W, C)` images in the L-inf or L2 ball.
 
     Settings:
-        eps: L-inf radius (> 0).
+        eps: radius: in (0, 1] for "Linf", (0, sqrt(H W C)] for "L2".
+        norm: the threat model, "Linf" (default) or "L2" (images of at least 5 x 5).
         n_queries: queries per image after the first (1,000 in the CPU suite, 5,000 in
             AutoAttack's standard version).
         p_init: initial share of the image a window covers (0.8).
@@ -78,7 +138,14 @@ class Square(Attack):
         seed: seed of the random search.
     """
 
-    DEFAULTS = {"eps": 0.3, "n_queries": 1000, "p_init": 0.8, "rescale_schedule": True, "seed": 0}
+    DEFAULTS = {
+        "eps": 0.3,
+        "norm": "Linf",
+        "n_queries": 1000,
+        "p_init": 0.8,
+        "rescale_schedule": True,
+        "seed": 0,
+    }
     name = "square"
 
     def __init__(self, model, batch_size: int = 500, progress: bool = False, **settings):
@@ -86,7 +153,12 @@ class Square(Attack):
 
     def _validate(self) -> None:
         s = self._settings
-        check_positive(self, "eps", s["eps"])
+        check_eps(self, s["norm"], s["eps"])
+        if s["norm"] not in SQUARE_NORMS:
+            raise ValueError(
+                f"Square: norm must be one of {', '.join(SQUARE_NORMS)} (no L1 version here), "
+                f"got {s['norm']!r}"
+            )
         check_positive(self, "n_queries", s["n_queries"], integer=True)
         check_positive(self, "p_init", s["p_init"])
         if s["p_init"] > 1:
@@ -111,55 +183,74 @@ class Square(Attack):
         x, y = check_images(x, y)
         if x.ndim != 4:
             raise AttackInputError(f"Square attacks (N, H, W, C) images, got shape {x.shape}")
-        if len(x) == 0:
-            return x.copy(), np.zeros(0, bool)
         s = self._settings
         n, h, w, c = x.shape
-        q = s["n_queries"]
-        keys = image_keys(x, s["seed"])
-        stripes = np.empty((n, 1, w, c), np.float32)
-        draws = np.empty((q, n, 2 + c), np.float32)  # (row, column, colours) per query
-        for i, key in enumerate(keys):
-            rng = np.random.default_rng([int(key), 7])
-            stripes[i] = np.where(rng.random((1, w, c)) < 0.5, -1.0, 1.0)
-            draws[:, i] = rng.random((q, 2 + c))
-        key = ("square", h, w, c, q, float(s["p_init"]), s["rescale_schedule"])
+        check_eps(self, s["norm"], s["eps"], dim=h * w * c)
+        if s["norm"] == "L2" and min(h, w) < 5:
+            raise AttackInputError(
+                f"Square with norm 'L2' needs images of at least 5 x 5 pixels, got {h} x {w}"
+            )
+        if len(x) == 0:
+            return x.copy(), np.zeros(0, bool)
+        init, draws = self._draws(x)
+        key = ("square", s["norm"], h, w, c, s["n_queries"], float(s["p_init"]))
+        key += (s["rescale_schedule"],)
         run = compiled(self.model, key, lambda fn: self._compile(fn, h, w, c))
         adv, hit = run(
             tf.constant(x),
             tf.constant(y),
-            tf.constant(stripes),
+            tf.constant(init),
             tf.constant(draws),
             tf.constant(float(s["eps"])),
         )
         return adv.numpy(), hit.numpy()
 
-    def _sides(self, h: int, w: int, c: int) -> np.ndarray:
+    def _draws(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each image's random numbers, from its own generator: the start (Linf: stripes
+        `(N, 1, W, C)`; L2: `l2_init`, `(N, H, W, C)`) and per query `(Q, N, k)` uniforms
+        (Linf: row, column, colours; L2: two windows' rows and columns, transpose, signs).
+        """
         s = self._settings
-        sides = [
-            max(
-                int(
-                    round(
-                        math.sqrt(
-                            p_selection(s["p_init"], i, s["n_queries"], s["rescale_schedule"])
-                            * h
-                            * w
-                        )
-                    )
-                ),
-                1,
-            )
-            for i in range(s["n_queries"])
-        ]
+        n, h, w, c = x.shape
+        q = s["n_queries"]
+        keys = image_keys(x, s["seed"])
+        if s["norm"] == "Linf":
+            stripes = np.empty((n, 1, w, c), np.float32)
+            draws = np.empty((q, n, 2 + c), np.float32)  # (row, column, colours) per query
+            for i, key in enumerate(keys):
+                rng = np.random.default_rng([int(key), 7])
+                stripes[i] = np.where(rng.random((1, w, c)) < 0.5, -1.0, 1.0)
+                draws[:, i] = rng.random((q, 2 + c))
+            return stripes, draws
+        init = np.empty((n, h, w, c), np.float32)
+        draws = np.empty((q, n, 5 + c), np.float32)
+        for i, key in enumerate(keys):
+            rng = np.random.default_rng([int(key), 8])
+            init[i] = l2_init(h, w, c, rng)
+            draws[:, i] = rng.random((q, 5 + c))
+        return init, draws
+
+    def _sides(self, h: int, w: int, c: int) -> np.ndarray:
+        """The window's side at each query; for "L2" odd and at least 3 (AutoAttack's)."""
+        s = self._settings
+        l2 = s["norm"] == "L2"
+        sides = []
+        for i in range(s["n_queries"]):
+            p = p_selection(s["p_init"], i, s["n_queries"], s["rescale_schedule"])
+            side = max(int(round(math.sqrt(p * h * w))), 3 if l2 else 1)
+            sides.append(side + 1 if l2 and side % 2 == 0 else side)
         return np.minimum(np.asarray(sides, np.int32), min(h, w))
 
     def _compile(self, fn, h: int, w: int, c: int):
-        """The whole search as one `tf.function(x, y, stripes, draws, eps)`."""
+        """The whole search as one `tf.function(x, y, init, draws, eps)`."""
         # Why this function is long: one tf.function body: Square's whole iteration is traced as
         # one graph (issue 20 rewrites this wing)
-        sides = tf.constant(self._sides(h, w, c))
-        rows = tf.range(h, dtype=tf.int32)[None, :, None, None]
-        cols = tf.range(w, dtype=tf.int32)[None, None, :, None]
+        l2 = self._settings["norm"] == "L2"
+        sides = self._sides(h, w, c)
+        start_fn, candidate = (
+            _l2_steps(sides, h, w, c) if l2 else _linf_steps(tf.constant(sides), h, w)
+        )
+        sides = tf.constant(sides)
 
         def evaluate(xa, y):
             logits = fn(xa)
@@ -172,28 +263,20 @@ class Square(Attack):
             input_signature=[
                 spec,
                 tf.TensorSpec([None], tf.int64),
-                tf.TensorSpec([None, 1, w, c], tf.float32),
-                tf.TensorSpec([None, None, 2 + c], tf.float32),
+                spec if l2 else tf.TensorSpec([None, 1, w, c], tf.float32),
+                tf.TensorSpec([None, None, (5 if l2 else 2) + c], tf.float32),
                 tf.TensorSpec([], tf.float32),
             ]
         )
-        def run(x, y, stripes, draws, eps):
-            start = tf.clip_by_value(x + eps * stripes, 0.0, 1.0)
+        def run(x, y, init, draws, eps):
+            start = start_fn(x, init, eps)
             loss, hit = evaluate(start, y)
             st = {"idx": tf.range(tf.shape(x)[0]), "x": x, "y": y, "best": start, "loss": loss}
             st = {k: tf.boolean_mask(v, ~hit) for k, v in st.items()}
 
             def body(i, out_x, out_hit, st):
-                side = sides[i]
                 u = tf.gather(draws[i], st["idx"])
-                top = tf.cast(tf.floor(u[:, 0] * tf.cast(h - side, tf.float32)), tf.int32)
-                left = tf.cast(tf.floor(u[:, 1] * tf.cast(w - side, tf.float32)), tf.int32)
-                top, left = top[:, None, None, None], left[:, None, None, None]
-                window = (rows >= top) & (rows < top + side) & (cols >= left) & (cols < left + side)
-                colour = tf.where(u[:, None, None, 2:] < 0.5, -2.0 * eps, 2.0 * eps)
-                x0 = st["x"]
-                cand = st["best"] + tf.cast(window, tf.float32) * colour
-                cand = tf.clip_by_value(cand, tf.maximum(x0 - eps, 0.0), tf.minimum(x0 + eps, 1.0))
+                cand = candidate(i, st["x"], st["best"], u, eps)
                 loss, hit = evaluate(cand, st["y"])
                 where = tf.boolean_mask(st["idx"], hit)[:, None]
                 out_x = tf.tensor_scatter_nd_update(out_x, where, tf.boolean_mask(cand, hit))
@@ -222,3 +305,82 @@ class Square(Attack):
             return out_x, out_hit
 
         return run
+
+
+def _window(top, left, side, h: int, w: int):
+    """`(B, h, w, 1)` bool: the square of `side` at `(top, left)`, `(B,)` int32 each."""
+    rows = tf.range(h, dtype=tf.int32)[None, :, None, None]
+    cols = tf.range(w, dtype=tf.int32)[None, None, :, None]
+    top, left = top[:, None, None, None], left[:, None, None, None]
+    return (rows >= top) & (rows < top + side) & (cols >= left) & (cols < left + side)
+
+
+def _corner(u, side, h: int, w: int):
+    """A window's top-left corner from two uniforms: AutoAttack's `random_int(0, h - s)`
+    (never the last position, as there)."""
+    top = tf.cast(tf.floor(u[:, 0] * tf.cast(h - side, tf.float32)), tf.int32)
+    left = tf.cast(tf.floor(u[:, 1] * tf.cast(w - side, tf.float32)), tf.int32)
+    return top, left
+
+
+def _linf_steps(sides, h: int, w: int):
+    """The L-inf start (stripes of +-eps) and query (a +-2 eps window, projected)."""
+
+    def start(x, stripes, eps):
+        return tf.clip_by_value(x + eps * stripes, 0.0, 1.0)
+
+    def candidate(i, x0, best, u, eps):
+        side = sides[i]
+        top, left = _corner(u, side, h, w)
+        window = _window(top, left, side, h, w)
+        colour = tf.where(u[:, None, None, 2:] < 0.5, -2.0 * eps, 2.0 * eps)
+        cand = best + tf.cast(window, tf.float32) * colour
+        return tf.clip_by_value(cand, tf.maximum(x0 - eps, 0.0), tf.minimum(x0 + eps, 1.0))
+
+    return start, candidate
+
+
+def _l2_norm(v, axes):
+    return tf.sqrt(tf.reduce_sum(v**2, axis=axes, keepdims=True))
+
+
+def _l2_steps(sides: np.ndarray, h: int, w: int, c: int):
+    """The L2 start (`l2_init` on the eps sphere) and query (AutoAttack's two-window
+    update), with each side's `pseudo_gaussian_pert` padded into one `(S, S)` stack."""
+    distinct = sorted(set(sides.tolist()))
+    big = max(distinct)
+    stack = np.zeros((len(distinct), big, big), np.float32)
+    for j, side in enumerate(distinct):
+        stack[j, :side, :side] = pseudo_gaussian_pert(side)
+    which = tf.constant([distinct.index(side) for side in sides.tolist()], tf.int32)
+    stack, sides = tf.constant(stack), tf.constant(sides)
+    rows, cols = tf.range(h, dtype=tf.int32), tf.range(w, dtype=tf.int32)
+
+    def start(x, init, eps):
+        return tf.clip_by_value(x + eps * init / (_l2_norm(init, [1, 2, 3]) + 1e-12), 0.0, 1.0)
+
+    def candidate(i, x0, best, u, eps):
+        side = sides[i]
+        top, left = _corner(u[:, 0:2], side, h, w)
+        top2, left2 = _corner(u[:, 2:4], side, h, w)
+        first = tf.cast(_window(top, left, side, h, w), tf.float32)
+        second = tf.cast(_window(top2, left2, side, h, w), tf.float32)
+        delta = best - x0
+        size_first = _l2_norm(delta * first, [1, 2])  # (B, 1, 1, c), per channel
+        size_both = _l2_norm(delta * tf.maximum(first, second), [1, 2])
+        size_image = _l2_norm(delta, [1, 2, 3])
+        # The side's pattern, transposed where drawn so, moved to (top, left).
+        pattern = tf.gather(stack, which[i])
+        flip = u[:, 4] > 0.5
+        pattern = tf.where(flip[:, None, None], tf.transpose(pattern)[None], pattern[None])
+        r = tf.clip_by_value(rows[None] - top[:, None], 0, big - 1)
+        k = tf.clip_by_value(cols[None] - left[:, None], 0, big - 1)
+        pattern = tf.gather(tf.gather(pattern, r, batch_dims=1), k, axis=2, batch_dims=1)
+        signs = tf.where(u[:, None, None, 5:] < 0.5, -1.0, 1.0)
+        new = pattern[..., None] * first * signs + delta * first / (1e-12 + size_first)
+        budget = tf.maximum(eps**2 - size_image**2, 0.0) / c + size_both**2
+        new = new / (1e-12 + _l2_norm(new, [1, 2])) * tf.sqrt(budget)
+        delta = tf.where(first > 0, new, tf.where(second > 0, 0.0, delta))
+        return tf.clip_by_value(x0 + eps * delta / (_l2_norm(delta, [1, 2, 3]) + 1e-12), 0.0, 1.0)
+
+    return start, candidate
