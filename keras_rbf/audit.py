@@ -233,14 +233,10 @@ def autoattack_flags(model, x: np.ndarray, suites: dict) -> list[dict]:
         the flags raised, in AutoAttack's order.
     """
     flags = output_flags(model, x[:250], RANDOMIZED_PASSES)
-    zero: dict = {}
     notes: list[str] = []
     for eps, res in sorted(suites.items()):
-        for name, (z, n) in getattr(res, "zero_gradients", {}).items():
-            zero[f"{name} eps {eps:g}"] = (z, n)
-        flags += masking.suite_flags(res.components, [], f"eps {eps:g}")
-        notes += [n for n in res.notes if n not in notes]
-    flags += [f for f in [masking.zero_gradient_flag(zero)] if f]
+        flags += masking.suite_flags(res.components, [], f"eps {eps:g}", res.zero_gradients)
+        notes += [n for n in res.notes if n not in notes]  # the same at every eps
     return flags + masking.note_flags(notes)
 
 

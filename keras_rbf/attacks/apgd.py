@@ -52,6 +52,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_rbf.attacks.base import (
+    NORMS,
     Attack,
     check_eps,
     check_images,
@@ -363,7 +364,14 @@ class APGD(Attack):
             unused by "L1").
         use_largereps: "L1" only: AutoAttack's schedule over 3 eps, 2 eps, eps (its L1
             version turns it on).
+        eot_iter: forward and backward passes whose gradients are averaged at each step
+            (Expectation over Transformation, for randomized models: 20 in AutoAttack's
+            "rand" version; 1 otherwise).
         seed: seed of the random starts.
+
+    After `generate`, `zero_gradient_images` counts the images whose loss gradient was
+    all zero at some iterate (AutoAttack looks at the first iterate only) and
+    `images_attacked` the images attacked, over every restart and target.
 
     Example:
         >>> x_adv = APGD(model, eps=0.3, loss="dlr").generate(x, y)
@@ -380,13 +388,17 @@ class APGD(Attack):
         "n_restarts": 1,
         "rho": 0.75,
         "use_largereps": False,
+        "eot_iter": 1,
         "seed": 0,
     }
     name = "apgd"
+    norms = NORMS
 
     def __init__(self, model, batch_size: int = 500, progress: bool = False, **settings):
         super().__init__(model, batch_size=batch_size, progress=progress, **settings)
         self._fn = logits_fn(model)
+        self.zero_gradient_images = 0
+        self.images_attacked = 0
 
     def _validate(self) -> None:
         s = self._settings
@@ -394,6 +406,7 @@ class APGD(Attack):
         check_positive(self, "nb_iter", s["nb_iter"], integer=True)
         check_positive(self, "n_restarts", s["n_restarts"], integer=True)
         check_positive(self, "n_target_classes", s["n_target_classes"], integer=True)
+        check_positive(self, "eot_iter", s["eot_iter"], integer=True)
         if s["loss"] not in LOSSES:
             raise ValueError(
                 f"{type(self).__name__}: loss must be one of {LOSSES}, got {s['loss']!r}"
@@ -461,16 +474,20 @@ class APGD(Attack):
             ranked = np.argsort(-clean, axis=-1, kind="stable")
             targets = [ranked[:, r] for r in range(1, s["n_target_classes"] + 1)]
         keys = image_keys(x, s["seed"])
+        zero = np.zeros(len(x), bool)
+        self.images_attacked += int((~broken).sum())
         for j, target in enumerate(targets):
             for r in range(s["n_restarts"]):
                 todo = np.flatnonzero(~broken)
                 if todo.size == 0:
-                    return x_adv, broken
+                    break
                 t = y[todo] if target is None else target[todo]
-                adv, hit = self._run(x[todo], y[todo], t, keys[todo], 1000 * j + r)
+                adv, hit, z = self._run(x[todo], y[todo], t, keys[todo], 1000 * j + r)
                 # Standing images keep the latest run's highest-loss point.
                 x_adv[todo] = adv
                 broken[todo] = hit
+                zero[todo] |= z
+        self.zero_gradient_images += int(zero.sum())
         return x_adv, broken
 
     def _run(self, x, y, t, keys, stream):
@@ -485,17 +502,28 @@ class APGD(Attack):
         # last stage (at eps) may break images.
         stages = largereps_schedule(eps, nb_iter)
         point = _l1_project_np(x, x + _gaussian(x, keys, stream), stages[0][0])
+        zero = np.zeros(len(x), bool)
         for i, (stage_eps, stage_iter) in enumerate(stages):
             point = _l1_project_np(x, point, stage_eps)
             last = i == len(stages) - 1
-            point, hit = self._loop(x, y, t, point, stage_eps, stage_iter, warm=True, count=last)
-        return point, hit
+            point, hit, z = self._loop(x, y, t, point, stage_eps, stage_iter, warm=True, count=last)
+            zero |= z
+        return point, hit, zero
 
     def _loop(self, x, y, t, start, eps, nb_iter, warm, count):
         s = self._settings
-        key = ("apgd", s["norm"], s["loss"], s["targeted"], nb_iter, float(s["rho"]), x.shape[1:])
+        key = (
+            "apgd",
+            s["norm"],
+            s["loss"],
+            s["targeted"],
+            nb_iter,
+            float(s["rho"]),
+            int(s["eot_iter"]),
+            x.shape[1:],
+        )
         run = compiled(self.model, key, lambda fn: self._compile(fn, x.shape[1:], nb_iter))
-        adv, hit = run(
+        adv, hit, zero = run(
             tf.constant(x),
             tf.constant(y),
             tf.constant(t, tf.int64),
@@ -504,7 +532,7 @@ class APGD(Attack):
             tf.constant(warm),
             tf.constant(count),
         )
-        return adv.numpy(), hit.numpy()
+        return adv.numpy(), hit.numpy(), zero.numpy()
 
     def _compile(self, fn, image_shape, nb_iter: int):
         """The whole APGD run as one `tf.function(x, y, t, start, eps, warm, count)`.
@@ -531,15 +559,25 @@ class APGD(Attack):
         rank = len(image_shape) + 1
         n_values = float(np.prod(image_shape))
 
+        eot = int(s["eot_iter"])
+
         def evaluate(xa, y, t, count):
-            with tf.GradientTape() as tape:
-                tape.watch(xa)
-                logits = fn(xa)
-                loss = loss_fn(logits, y, t)
-                total = tf.reduce_sum(loss)
-            grad = tape.gradient(total, xa)
+            # EOT as AutoAttack: gradients averaged over the draws; the loss and the
+            # prediction of the last draw. Unrolled: eot_iter is a small constant.
+            grad = tf.zeros_like(xa)
+            for _ in range(eot):
+                with tf.GradientTape() as tape:
+                    tape.watch(xa)
+                    logits = fn(xa)
+                    loss = loss_fn(logits, y, t)
+                    total = tf.reduce_sum(loss)
+                grad += tape.gradient(total, xa)
+            grad = grad / float(eot)
             hit = (tf.argmax(logits, axis=-1, output_type=tf.int64) != y) & count
             return loss, grad, hit
+
+        def all_zero(grad):
+            return tf.reduce_all(tf.equal(tf.reshape(grad, [tf.shape(grad)[0], -1]), 0.0), axis=1)
 
         def per_image(v):
             return _per_image(v, rank)
@@ -557,6 +595,7 @@ class APGD(Attack):
             n = tf.shape(x)[0]
             loss, grad, hit = evaluate(start, y, t, count)
             out_x, out_hit = start, hit  # broken at the start: keep the start
+            out_zero = all_zero(grad)
             st = {
                 "idx": tf.range(n),
                 "x": x,
@@ -581,7 +620,7 @@ class APGD(Attack):
                 st["sp_old"] = tf.where(warm, sparsity, tf.fill([n], n_values))
             st = {k: tf.boolean_mask(v, ~hit) for k, v in st.items()}
 
-            def body(i, out_x, out_hit, st):
+            def body(i, out_x, out_hit, out_zero, st):
                 a = tf.where(i > 0, 0.75, 1.0)
                 xa = st["xa"]
                 z = project(st["x"], xa + per_image(st["step"]) * direction(st["grad"], st), eps)
@@ -594,6 +633,12 @@ class APGD(Attack):
                 out_hit = tf.tensor_scatter_nd_update(
                     out_hit, where, tf.ones_like(where[:, 0], tf.bool)
                 )
+                out_zero = tf.tensor_scatter_nd_max(
+                    tf.cast(out_zero, tf.int32),
+                    st["idx"][:, None],
+                    tf.cast(all_zero(grad), tf.int32),
+                )
+                out_zero = tf.cast(out_zero, tf.bool)
                 better = loss > st["loss_best"]
                 new = dict(
                     st,
@@ -614,20 +659,26 @@ class APGD(Attack):
                     grad=tf.where(per_image(back), new["grad_best"], grad),
                 )
                 new = {k: tf.boolean_mask(v, ~hit) for k, v in new.items()}
-                return i + 1, out_x, out_hit, new
+                return i + 1, out_x, out_hit, out_zero, new
 
-            def cond(i, out_x, out_hit, st):
+            def cond(i, out_x, out_hit, out_zero, st):
                 return (i < nb_iter) & (tf.size(st["idx"]) > 0)
 
             invariants = {k: tf.TensorShape([None]).concatenate(v.shape[1:]) for k, v in st.items()}
-            _, out_x, out_hit, st = tf.while_loop(
+            _, out_x, out_hit, out_zero, st = tf.while_loop(
                 cond,
                 body,
-                (tf.constant(0), out_x, out_hit, st),
-                shape_invariants=(tf.TensorShape([]), out_x.shape, out_hit.shape, invariants),
+                (tf.constant(0), out_x, out_hit, out_zero, st),
+                shape_invariants=(
+                    tf.TensorShape([]),
+                    out_x.shape,
+                    out_hit.shape,
+                    out_zero.shape,
+                    invariants,
+                ),
             )
             out_x = tf.tensor_scatter_nd_update(out_x, st["idx"][:, None], st["x_best"])
-            return out_x, out_hit
+            return out_x, out_hit, out_zero
 
         return run
 

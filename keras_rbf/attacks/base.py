@@ -215,6 +215,9 @@ class Attack:
 
     DEFAULTS: dict[str, Any] = {}
     name: str = "attack"
+    # The threat models the attack implements (the suite leaves an attack out, and says
+    # so, for a norm it lacks).
+    norms: tuple[str, ...] = ("Linf",)
     # True where `_generate_batch` is TensorFlow ops only, tensors in and out, with no
     # NumPy or Python state per call: `perturb` can then be compiled into a train step
     # (adversarial training); other attacks run eagerly through `generate`.

@@ -147,6 +147,7 @@ class Square(Attack):
         "seed": 0,
     }
     name = "square"
+    norms = ("Linf", "L2")  # AutoAttack's L1 Square is not ported (yet)
 
     def __init__(self, model, batch_size: int = 500, progress: bool = False, **settings):
         super().__init__(model, batch_size=batch_size, progress=progress, **settings)

@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from keras_rbf.attacks.base import Attack, check_images, check_positive, check_seed, logits_fn
+from keras_rbf.attacks.base import NORMS, Attack, check_eps, check_images, check_seed, logits_fn
 
 __all__ = [
     "COMPONENTS",
@@ -45,8 +45,6 @@ __all__ = [
     "components",
     "perturbation_norms",
 ]
-
-NORMS = ("Linf", "L2", "L1")
 
 
 @dataclass(frozen=True)
@@ -152,6 +150,8 @@ class SuiteResult:
             components were left out or cut, joined ("" if none).
         seconds: wall-clock seconds of each component that ran.
         notes: the same as `note`, one entry each (the reports turn them into flags).
+        zero_gradients: `{component: (images with an all-zero loss gradient at some
+            iterate, images attacked)}` for the gradient attacks that count them.
     """
 
     x_adv: np.ndarray
@@ -161,6 +161,7 @@ class SuiteResult:
     note: str = field(default="")
     seconds: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    zero_gradients: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def as_logits(model: Callable, x_probe: np.ndarray) -> tuple[Callable, str]:
@@ -201,13 +202,6 @@ def as_logits(model: Callable, x_probe: np.ndarray) -> tuple[Callable, str]:
     )
 
 
-def _check_eps(owner: object, norm: str, eps) -> None:
-    # TODO: base.check_eps once the norms land in the attacks.
-    check_positive(owner, "eps", eps)
-    if norm == "Linf" and eps > 1:
-        raise ValueError(f"{type(owner).__name__}: an L-inf eps must lie in (0, 1], got {eps}")
-
-
 # An attack's own projection and float32 rounding: how far beyond eps a returned image
 # may lie and still count (AutoAttack re-checks the norm the same way, without a margin).
 BALL_TOL = 1e-5
@@ -235,7 +229,7 @@ class StrongSuite(Attack):
         s = self._settings
         if s["norm"] not in NORMS:
             raise ValueError(f"StrongSuite: norm must be one of {list(NORMS)}, got {s['norm']!r}")
-        _check_eps(self, s["norm"], s["eps"])
+        check_eps(self, s["norm"], s["eps"])
         if s["suite"] not in COMPONENTS:
             raise ValueError(
                 f"StrongSuite: suite must be one of {list(SUITES)}, got {s['suite']!r}"
@@ -256,8 +250,7 @@ class StrongSuite(Attack):
 
     def _kwargs(self, c: Component) -> dict:
         s = self._settings
-        norm = {} if s["norm"] == "Linf" else {"norm": s["norm"]}
-        return {**c.kwargs, **norm, "eps": s["eps"], "seed": s["seed"]}
+        return {**c.kwargs, "norm": s["norm"], "eps": s["eps"], "seed": s["seed"]}
 
     def generate(self, x, y) -> np.ndarray:
         """Adversarial images: `run(x, y).x_adv`."""
@@ -283,7 +276,7 @@ class StrongSuite(Attack):
         robust = self._predict(fn, x) == y
         broken_by = np.where(robust, "", "clean").astype(object)
         components_ = {"clean": float(robust.mean()) if n else float("nan")}
-        seconds = {}
+        seconds, zero = {}, {}
         for name, attack in tqdm(
             stages, desc="strong suite", disable=not self.progress, leave=False
         ):
@@ -302,6 +295,8 @@ class StrongSuite(Attack):
                 robust[todo[hit]] = False
                 broken_by[todo[hit]] = name
             seconds[name] = time.perf_counter() - start
+            if hasattr(attack, "zero_gradient_images"):
+                zero[name] = (attack.zero_gradient_images, attack.images_attacked)
             components_[name] = float(robust.mean()) if n else float("nan")
             if self.progress:
                 print(
@@ -316,6 +311,7 @@ class StrongSuite(Attack):
             note="; ".join(notes),
             seconds=seconds,
             notes=notes,
+            zero_gradients=zero,
         )
 
     def _stages(
@@ -337,10 +333,12 @@ class StrongSuite(Attack):
         for c in components(s["suite"], s["norm"]):
             kwargs = self._kwargs(c)
             cls = ATTACKS.get(c.attack)
-            missing = sorted(set(kwargs) - set(cls.DEFAULTS)) if cls else []
-            if cls is None or missing:
-                what = "the attack" if cls is None else "setting(s) " + ", ".join(missing)
-                notes.append(f"{c.name} left out: {what} not available for {s['norm']} here")
+            if cls is None or s["norm"] not in cls.norms:
+                notes.append(f"{c.name} left out: not implemented for {s['norm']} in this package")
+                continue
+            missing = sorted(set(kwargs) - set(cls.DEFAULTS))
+            if missing:
+                notes.append(f"{c.name} left out: no setting(s) {', '.join(missing)} here")
                 continue
             need = 4 if c.name == "apgd-t" else 3 if c.name == "apgd-dlr" else 2
             if n_classes < need:

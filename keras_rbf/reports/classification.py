@@ -200,7 +200,7 @@ def _strong(model, x, y, eps: float, ok: dict, settings: dict, suite: str, seed:
         components.update(
             {c: float(v) * idx.size / len(x) for c, v in res.components.items() if c != "clean"}
         )
-        flags = masking.suite_flags(res.components, res.notes, f"eps {eps:g}")
+        flags = masking.suite_flags(res.components, res.notes, f"eps {eps:g}", res.zero_gradients)
     return {
         "flags": flags,
         "robust": robust,

@@ -321,11 +321,14 @@ def note_flags(notes: list[str]) -> list[dict]:
     ]
 
 
-def suite_flags(components: dict, notes: list[str], where: str) -> list[dict]:
-    """The flags one suite run raises: Square beating the white-box components, and its
-    notes on components left out or cut; `where` ("eps 0.3", "cnn_mnist, eps 0.3") is
-    added to each detail."""
-    flags = [f for f in [square_flag(components)] if f] + note_flags(notes)
+def suite_flags(
+    components: dict, notes: list[str], where: str, zero_gradients: dict | None = None
+) -> list[dict]:
+    """The flags one suite run raises: Square beating the white-box components, zero
+    gradients at any iterate (`{component: (images, attacked)}`), and its notes on
+    components left out or cut; `where` ("eps 0.3") is added to each detail."""
+    flags = [square_flag(components), zero_gradient_flag(zero_gradients or {})]
+    flags = [f for f in flags if f] + note_flags(notes)
     return [{**f, "detail": f"{f['detail']} ({where})"} for f in flags]
 
 

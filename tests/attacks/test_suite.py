@@ -281,3 +281,69 @@ def test_suite_matches_art_on_zoo_and_adversarially_trained_models():
             assert art - below <= res.components["apgd-dlr"] <= art + above, rows[-1]
     # The positive control must keep something standing at eps 0.3.
     assert next(r for r in rows if r[0] == "pgd_trained" and r[1] == 0.3)[2]["square"] > 0.05
+
+
+# ------------------------------------------------------------- norms, EOT, zero gradients
+@pytest.mark.parametrize("norm, eps", [("L2", 1.5), ("L1", 10.0)])
+def test_suite_under_l2_and_l1(setup, norm, eps):
+    from keras_rbf.attacks.suite import perturbation_norms
+
+    model, x, y = setup
+    x, y = x[:24], y[:24]
+    res = StrongSuite(model, eps=eps, norm=norm).run(x, y)
+    ran = ["apgd-ce", "apgd-dlr", "square"] if norm == "L2" else ["apgd-ce", "apgd-dlr"]
+    assert list(res.components) == ["clean", *ran]
+    assert perturbation_norms(x, res.x_adv, norm).max() <= eps * (1 + 1e-5)
+    np.testing.assert_array_equal(robust(model, res.x_adv, y), res.robust)
+    if norm == "L1":
+        assert "square left out: not implemented for L1" in res.note
+    assert res.robust.mean() < res.components["clean"]  # the attacks found something
+
+
+def test_eot_averages_identical_draws_to_the_same_attack(setup):
+    """On a deterministic model, EOT's average of identical gradients is the gradient:
+    eot_iter=3 must give exactly eot_iter=1's result."""
+    model, x, y = setup
+    x, y = x[:16], y[:16]
+    a = APGD(model, eps=0.08, nb_iter=20).generate(x, y)
+    b = APGD(model, eps=0.08, nb_iter=20, eot_iter=3).generate(x, y)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_zero_gradients_are_counted_at_every_iterate(setup):
+    import tensorflow as tf
+
+    model, x, y = setup
+    x, y = x[:16], y[:16]
+    attack = APGD(model, eps=0.05, nb_iter=10)
+    attack.generate(x, y)
+    assert attack.zero_gradient_images == 0 and attack.images_attacked > 0
+
+    def flat(t):  # the model's logits with an all-zero input gradient
+        return tf.stop_gradient(model(t)) + 0.0 * tf.reduce_sum(t)
+
+    attack = APGD(flat, eps=0.05, nb_iter=10)
+    attack.generate(x, y)
+    assert attack.zero_gradient_images == attack.images_attacked > 0
+    res = StrongSuite(flat, eps=0.05).run(x, y)
+    z, n = res.zero_gradients["apgd-ce"]
+    assert z == n > 0
+
+
+def test_rand_suite_and_randomized_flag_on_a_noisy_model(setup):
+    import tensorflow as tf
+
+    from keras_rbf.evaluate import output_flags
+
+    model, x, y = setup
+    x, y = x[:12], y[:12]
+
+    def noisy(t):  # a randomized defense: Gaussian noise on the input at every call
+        return model(tf.clip_by_value(t + tf.random.normal(tf.shape(t), stddev=0.05), 0, 1))
+
+    assert [f["flag"] for f in output_flags(noisy, x)] == ["randomized outputs"]
+    assert output_flags(model, x) == []
+    suite = StrongSuite(noisy, eps=0.1, suite="rand")
+    assert [c["eot_iter"] for c in suite.settings["components"]] == [20, 20]
+    res = suite.run(x, y)
+    assert list(res.components) == ["clean", "apgd-ce", "apgd-dlr"]
