@@ -12,6 +12,8 @@ Every attack is an object built from a model and its validated settings (see
   SPSA, GaussianNoise;
 - the strong suite (`suite.py`, AutoAttack-style): StrongSuite over the compiled APGD
   (`apgd.py`: APGD-CE, APGD-DLR, APGD-T) and Square (`square.py`) attacks;
+- FAB-T (`fab.py`), the targeted minimal-norm Fast Adaptive Boundary attack of
+  AutoAttack's standard version, in the L-inf, L2 and L1 norms;
 - the CHEST table's LinfBIM and L1BIM (`l1_bim.py`) and the segmentation attack DAG
   (`dag.py`).
 """
@@ -23,6 +25,7 @@ from collections.abc import Callable
 from keras_rbf.attacks.apgd import APGD, APGDCE, APGDDLR, APGDT
 from keras_rbf.attacks.base import Attack, AttackInputError
 from keras_rbf.attacks.dag import DAG, DAGResult
+from keras_rbf.attacks.fab import FABT, FABResult
 from keras_rbf.attacks.l1_bim import L1BIM, LinfBIM
 from keras_rbf.attacks.paper import (
     BIM,
@@ -43,6 +46,7 @@ __all__ = [
     "ATTACKS",
     "BIM",
     "DAG",
+    "FABT",
     "FGSM",
     "L1BIM",
     "MIM",
@@ -53,6 +57,7 @@ __all__ = [
     "AttackInputError",
     "CarliniWagnerL2",
     "DAGResult",
+    "FABResult",
     "GaussianNoise",
     "LinfBIM",
     "Square",
@@ -75,6 +80,7 @@ ATTACKS: dict[str, type[Attack]] = {
     "apgd-ce": APGDCE,
     "apgd-dlr": APGDDLR,
     "apgd-t": APGDT,
+    "fab-t": FABT,
     "square": Square,
     "strong": StrongSuite,
     "linf-bim": LinfBIM,
