@@ -44,8 +44,13 @@ Differences, each deliberate:
   indexes the rows of each case; the values are the same (tested against the torch
   functions in float64 and against independent NumPy solvers).
 
-Validated against torchattacks' FAB (a port of AutoAttack's, `multi_targeted=True`) on
-the same Keras model loaded under the torch backend (tests/attacks/test_fab.py).
+Validated against torchattacks 3.5.1's FAB (a port of AutoAttack's; `multi_targeted=True`
+is FAB-T) on the same Keras model loaded under the torch backend (tests/attacks/
+test_fab.py). On the tests' small MNIST CNN, 200 images, 100 steps, 9 targets, both gave
+the same robust accuracy (Linf eps 0.1: 16.5 %; L2 eps 1.5: 14.5 %; L1 eps 10: 22.0 %)
+and the same median smallest norm over the 177 images both broke, to float32 rounding
+(0.07565, 1.0653, 6.8799). torchattacks' `perturb` has no L1 branch in its final norm
+check, so for L1 the test drives its per-target run in `perturb`'s loop.
 """
 
 from __future__ import annotations
