@@ -17,7 +17,9 @@ Every attack is an object built from a model and its validated settings (see
   Square takes "Linf" (default) or "L2"; each follows AutoAttack's code for that norm.
   The names are `NORMS` and eps is checked per norm by `check_eps` (in (0, 1] for
   "Linf", (0, sqrt(d)] for "L2", (0, d] for "L1" on images of d values), both in
-  `base.py` for every attack to share. The strong suite runs "Linf";
+  `base.py` for every attack to share; the strong suite takes any of them;
+- FAB-T (`fab.py`), the targeted minimal-norm Fast Adaptive Boundary attack of
+  AutoAttack's standard version, in the L-inf, L2 and L1 norms;
 - the CHEST table's LinfBIM and L1BIM (`l1_bim.py`) and the segmentation attack DAG
   (`dag.py`).
 """
@@ -29,6 +31,7 @@ from collections.abc import Callable
 from keras_rbf.attacks.apgd import APGD, APGDCE, APGDDLR, APGDT
 from keras_rbf.attacks.base import NORMS, Attack, AttackInputError, check_eps
 from keras_rbf.attacks.dag import DAG, DAGResult
+from keras_rbf.attacks.fab import FABT, FABResult
 from keras_rbf.attacks.l1_bim import L1BIM, LinfBIM
 from keras_rbf.attacks.paper import (
     BIM,
@@ -49,6 +52,7 @@ __all__ = [
     "ATTACKS",
     "BIM",
     "DAG",
+    "FABT",
     "FGSM",
     "L1BIM",
     "MIM",
@@ -60,6 +64,7 @@ __all__ = [
     "AttackInputError",
     "CarliniWagnerL2",
     "DAGResult",
+    "FABResult",
     "GaussianNoise",
     "LinfBIM",
     "Square",
@@ -83,6 +88,7 @@ ATTACKS: dict[str, type[Attack]] = {
     "apgd-ce": APGDCE,
     "apgd-dlr": APGDDLR,
     "apgd-t": APGDT,
+    "fab-t": FABT,
     "square": Square,
     "strong": StrongSuite,
     "linf-bim": LinfBIM,

@@ -131,6 +131,7 @@ def test_every_named_attack_is_an_attack_class():
         "apgd-ce",
         "apgd-dlr",
         "apgd-t",
+        "fab-t",
         "square",
         "strong",
         "linf-bim",
