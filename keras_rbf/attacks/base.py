@@ -138,6 +138,8 @@ def check_eps(owner: object, norm: str, eps, dim: int | None = None) -> None:
     """
     check_norm(owner, norm)
     check_positive(owner, "eps", eps)
+    if not np.isfinite(eps):
+        raise ValueError(f"{type(owner).__name__}: eps must be finite, got {eps!r}")
     if norm == "Linf":
         bound, what = 1.0, "1"
     elif dim is None:

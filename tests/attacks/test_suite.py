@@ -217,8 +217,9 @@ def test_binary_classifiers_get_the_stages_that_fit():
     x = rng.uniform(size=(12, 6, 6, 1)).astype("float32")
     y = np.argmax(np.asarray(model(x)), -1)
     res = StrongSuite(model, eps=0.2, suite="standard").run(x, y)
-    assert list(res.components) == ["clean", "apgd-ce", "square"]
+    assert list(res.components) == ["clean", "apgd-ce", "fab-t", "square"]
     assert "apgd-t left out" in res.note
+    assert "fab-t runs 1 target classes (the model has 2 classes)" in res.note
     np.testing.assert_array_equal(robust(model, res.x_adv, y), res.robust)
     with pytest.raises(ValueError, match="3 classes"):
         APGD(model, eps=0.1, loss="dlr").generate(x, y)
