@@ -251,3 +251,22 @@ def test_cli_exit_2_one_line_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "keras-rbf audit: error: model file" in proc.stderr
+
+
+def test_audit_l2_standard_suite(tmp_path, model_path):
+    """The issue's command shape: --norm L2 --eps 1.5 --suite standard (AutoAttack's
+    standard version, FAB-T included), keys naming the norm, seconds per component."""
+    out = tmp_path / "l2"
+    argv = [str(model_path), "--data", "mnist", "--norm", "L2", "--eps", "1.5"]
+    argv += ["--suite", "standard", "--n-test", "12", "--out-dir", str(out)]
+    assert audit.main(argv) == 0
+    result = json.loads((out / "audit.json").read_text())
+    assert list(result["models"]["mlp"]) == ["clean", "strong_l2_1.5"]
+    comps = result["strong_components"]["mlp"]["strong_l2_1.5"]
+    assert list(comps) == ["clean", "apgd-ce", "apgd-t", "fab-t", "square"]
+    assert list(result["seconds"]["mlp"]["strong_l2_1.5"]) == list(comps)[1:]
+    settings = result["settings"]["attacks"]["strong_l2_1.5"]["components"]
+    assert all(c["norm"] == "L2" and c["eps"] == 1.5 for c in settings)
+    md = (out / "audit.md").read_text()
+    assert "L2 threat model" in md and "| strong_l2_1.5 | fab-t |" in md
+    assert "Run for the L-inf threat model only" in md  # Athalye's L-inf checks skipped
