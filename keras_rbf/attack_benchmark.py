@@ -1,4 +1,7 @@
-"""The strong suite's APGD vs ART's: `python -m evaluation.bench_attacks`.
+"""The strong suite vs the reference libraries: `python -m evaluation.bench_attacks`.
+
+`--against torchattacks` (the default): AutoAttack's standard version, ours vs
+torchattacks' on the same model (`keras_rbf.autoattack_benchmark`). `--against art`:
 
 Both run APGD-CE then APGD-DLR (L-inf, 100 steps, one random start, initial step 2 eps),
 the second on the images the first left standing, on the same model (`cnn_rbf_mnist` by
@@ -13,6 +16,7 @@ The layer's own speed benchmark is `keras_rbf.benchmarks` (`keras-rbf bench`).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import time
 
 from keras_rbf.cli_args import ArgumentParser, positive_int
@@ -21,17 +25,29 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    import importlib.util
-
     parser = ArgumentParser(prog="python -m evaluation.bench_attacks")
-    if importlib.util.find_spec("art") is None:
-        parser.error(
-            "the attack benchmark compares with ART, which is not installed; "
-            "pip install adversarial-robustness-toolbox (it is in the dev extra)"
-        )
-    parser.add_argument("--model", default="cnn_rbf_mnist")
-    parser.add_argument("--n-test", type=positive_int, default=500, help="test images")
-    parser.add_argument("--eps", type=float, nargs="+", default=[0.1, 0.3])
+    parser.add_argument("--against", choices=["torchattacks", "art"], default="torchattacks")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="zoo entry (default: cnn_mnist_advt against torchattacks, cnn_rbf_mnist against ART)",
+    )
+    parser.add_argument(
+        "--n-test",
+        type=positive_int,
+        default=None,
+        help="test images (default 200 against torchattacks, 500 against ART)",
+    )
+    parser.add_argument(
+        "--eps",
+        type=float,
+        nargs="+",
+        default=None,
+        help="radii (default 0.3 against torchattacks, 0.1 0.3 against ART)",
+    )
+    parser.add_argument(
+        "--norm", choices=["Linf", "L2"], default="Linf", help="threat model (against torchattacks)"
+    )
     parser.add_argument("--nb-iter", type=positive_int, default=100)
     parser.add_argument(
         "--batch-size", type=positive_int, default=500, help="attack batch (default 500)"
@@ -42,7 +58,18 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Runs the comparison of the module docstring on `argv` (default `sys.argv[1:]`),
     prints one row per eps and returns the exit status, 0."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    need = "torchattacks" if args.against == "torchattacks" else "art"
+    if importlib.util.find_spec(need) is None:
+        parser.error(
+            f"the benchmark compares with {args.against}, which is not installed; see the "
+            "README's test command"
+        )
+    theirs_first = args.against == "torchattacks"
+    args.model = args.model or ("cnn_mnist_advt" if theirs_first else "cnn_rbf_mnist")
+    args.n_test = args.n_test or (200 if theirs_first else 500)
+    args.eps = args.eps or ([0.3] if theirs_first else [0.1, 0.3])
 
     import numpy as np
     import tensorflow as tf
@@ -56,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     x, y = load_test_split(info["name"], **info.get("kwargs", {}))
     idx = sample_indices(len(x), args.n_test)  # the reports' fixed sample
     x, y = np.asarray(x[idx], np.float32), np.asarray(y[idx], np.int64)
+    if theirs_first:
+        return _torchattacks_rows(model, x, y, args, machine())
     print(
         f"APGD-CE then APGD-DLR, {args.model}, {len(x)} images, {args.nb_iter} steps; "
         f"machine: {machine()}; TensorFlow {tf.__version__}",
@@ -69,6 +98,31 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"| {eps:g} | {art_s:.1f} | {ours_s:.1f} | {art_s / ours_s:.1f}x "
             f"| {art_acc:.3f} | {ours_acc:.3f} |",
+            flush=True,
+        )
+    return 0
+
+
+def _torchattacks_rows(model, x, y, args, cpu: str) -> int:
+    from keras_rbf.autoattack_benchmark import compare
+
+    print(
+        f"AutoAttack standard (APGD-CE, APGD-T, FAB-T, Square 5,000), {args.model}, "
+        f"{len(x)} images, {args.norm}; machine: {cpu}",
+        flush=True,
+    )
+    print(
+        "| eps | torchattacks s | keras_rbf s | ratio | torchattacks robust | keras_rbf robust "
+        "| keras_rbf s per component |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for eps in args.eps:
+        r = compare(model, x, y, args.norm, eps)
+        ours, theirs = r["ours"], r["torchattacks"]
+        comps = ", ".join(f"{k} {v:.1f}" for k, v in ours["component_seconds"].items())
+        print(
+            f"| {eps:g} | {theirs['seconds']:.1f} | {ours['seconds']:.1f} | {r['ratio']:.2f} "
+            f"| {theirs['robust']:.3f} | {ours['robust']:.3f} | {comps} |",
             flush=True,
         )
     return 0

@@ -55,10 +55,33 @@ def test_the_attack_benchmark_is_its_own_module_behind_the_same_entry():
 
     assert bench_attacks.main is attack_benchmark.main
     args = attack_benchmark._parser().parse_args([])
-    assert (args.model, args.n_test, args.eps, args.nb_iter) == (
-        "cnn_rbf_mnist",
-        500,
-        [0.1, 0.3],
+    assert (args.against, args.model, args.n_test, args.eps, args.nb_iter) == (
+        "torchattacks",
+        None,  # defaults per reference, resolved in main
+        None,
+        None,
         100,
     )
     assert not hasattr(benchmarks, "attack_main")
+
+
+@pytest.mark.slow
+def test_standard_autoattack_comparison_runs_both_sides():
+    """Both standard suites on a small model and 8 images: they agree on what stands."""
+    pytest.importorskip("torchattacks")
+    import keras
+
+    from keras_rbf.autoattack_benchmark import compare
+    from keras_rbf.evaluate import load_test_split
+
+    x, y = load_test_split("mnist")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)]
+    )
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x[5000:7000], y[5000:7000], epochs=2, verbose=0)
+    r = compare(model, x[:8], y[:8], "Linf", 0.05)
+    assert r["ours"]["seconds"] > 0 and r["torchattacks"]["seconds"] > 0
+    assert abs(r["ours"]["robust"] - r["torchattacks"]["robust"]) <= 0.25
+    assert list(r["ours"]["components"]) == ["clean", "apgd-ce", "apgd-t", "fab-t", "square"]
