@@ -45,6 +45,7 @@ def _compare_l2_with_art(model, x, y, eps, tolerance):
     assert ours < robust(model, x, y).mean() - 0.3  # the attack does something here
     # Ours counts a break at any iterate, ART only at the last: at least as strong, and
     # close (same algorithm), up to the noise of n images.
+    print(f"APGD-CE L2 eps {eps}, n = {len(x)}: ours {ours:.3f}, ART {art:.3f}")
     assert ours <= art + tolerance / 2, (ours, art)
     assert abs(ours - art) <= tolerance, (ours, art)
 
