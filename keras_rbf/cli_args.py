@@ -67,7 +67,9 @@ class ArgumentParser(argparse.ArgumentParser):
         choice = re.search(r"invalid choice: '([^']*)'", message)
         if choice:
             known = [c for a in self._actions for c in (a.choices or []) if isinstance(c, str)]
-            close = difflib.get_close_matches(choice.group(1), known, n=1)
+            # Case first (`l2` for `L2`, `linf` for `Linf`), then spelling.
+            close = [c for c in known if c.lower() == choice.group(1).lower()]
+            close = close or difflib.get_close_matches(choice.group(1), known, n=1)
             if close:
                 hints.append(f"did you mean {close[0]!r}?")
         return " ".join(hints) or f"see `{self.prog} --help`"

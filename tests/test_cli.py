@@ -57,6 +57,11 @@ def _fails_in_one_line(capsys, argv) -> str:
         (["reproduce", "synthlesion", "--n-test", "0"], "--n-test: 0 is not a positive count"),
         (["reproduce", "chest", "--epochs", "0"], "--epochs: 0 is not a positive count"),
         (["audit", "--n-test", "0"], "--n-test: 0 is not a positive count"),
+        (["audit", "m.keras", "--data", "mnist", "--norm", "l2"], "did you mean 'L2'?"),
+        (
+            ["audit", "m.keras", "--data", "mnist", "--suite", "standrad"],
+            "did you mean 'standard'?",
+        ),
         (["reproduce", "isic2017"], "ISIC"),
         (["export", "nosuchmodel", "out"], "neither a zoo model nor a .keras file"),
         (["reproduce", "mnist", "--entries", "cnn_mnist"], "--entries needs --seeds or --controls"),
