@@ -244,8 +244,10 @@ def check_eps(norm: str, eps: list[float], x: np.ndarray) -> None:
     """Raises AuditError unless every radius is valid for `norm` on images like `x`: an
     L-inf radius in (0, 1], an L2 one in (0, sqrt(d)], an L1 one in (0, d], d the pixels
     and channels of an image (larger balls hold every image in [0, 1])."""
+    from keras_rbf.attacks.base import eps_bound
+
     d = int(np.prod(x.shape[1:]))
-    top = {"Linf": 1.0, "L2": float(np.sqrt(d)), "L1": float(d)}[norm]
+    top = eps_bound(norm, d)
     bad = [e for e in eps if not 0 < e <= top]
     if bad:
         raise AuditError(

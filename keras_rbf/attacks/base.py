@@ -34,6 +34,8 @@ __all__ = [
     "check_norm",
     "check_positive",
     "check_seed",
+    "eps_bound",
+    "lp_norms",
     "compiled",
     "image_keys",
     "logits_fn",
@@ -122,6 +124,32 @@ def check_norm(owner: object, norm) -> None:
         )
 
 
+def lp_norms(delta: np.ndarray, norm: str, dtype=np.float32) -> np.ndarray:
+    """Per-image norms of `(N, ...)` perturbations `x_adv - x` in the threat model `norm`.
+
+    Args:
+        delta: `(N, ...)` differences.
+        norm: "Linf", "L2" or "L1".
+        dtype: the precision of the sums: float32 as FAB computes its norms; float64 where
+            a norm is checked against eps (the suite).
+
+    Returns:
+        `(N,)` norms of `dtype`.
+    """
+    flat = np.asarray(delta, dtype).reshape(len(delta), -1)
+    if norm == "Linf":
+        return np.abs(flat).max(axis=1, initial=0.0)
+    if norm == "L2":
+        return np.sqrt((flat**2).sum(axis=1, dtype=dtype))
+    return np.abs(flat).sum(axis=1, dtype=dtype)
+
+
+def eps_bound(norm: str, dim: int) -> float:
+    """The largest useful radius of `norm` on [0, 1] images of `dim` values: 1 (L-inf),
+    `sqrt(dim)` (L2) or `dim` (L1), the norm of the largest possible perturbation."""
+    return {"Linf": 1.0, "L2": float(np.sqrt(dim)), "L1": float(dim)}[norm]
+
+
 def check_eps(owner: object, norm: str, eps, dim: int | None = None) -> None:
     """Raises ValueError naming `owner`'s setting `eps` unless it is a radius that makes
     sense for `norm` on [0, 1] images of `dim` values each.
@@ -140,14 +168,10 @@ def check_eps(owner: object, norm: str, eps, dim: int | None = None) -> None:
     check_positive(owner, "eps", eps)
     if not np.isfinite(eps):
         raise ValueError(f"{type(owner).__name__}: eps must be finite, got {eps!r}")
-    if norm == "Linf":
-        bound, what = 1.0, "1"
-    elif dim is None:
+    if norm != "Linf" and dim is None:
         return
-    elif norm == "L2":
-        bound, what = float(np.sqrt(dim)), f"sqrt({dim}) = {np.sqrt(dim):.4g}"
-    else:
-        bound, what = float(dim), f"{dim}"
+    bound = eps_bound(norm, dim or 1)
+    what = {"Linf": "1", "L2": f"sqrt({dim}) = {bound:.4g}", "L1": f"{dim}"}[norm]
     if eps > bound:
         where = "" if norm == "Linf" else f" on images of {dim} values"
         raise ValueError(

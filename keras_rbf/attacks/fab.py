@@ -72,13 +72,13 @@ from keras_rbf.attacks.base import (
     compiled,
     image_keys,
     logits_fn,
+    lp_norms,
 )
 
 __all__ = [
     "FABT",
     "FABResult",
     "NORMS",
-    "lp_norms",
     "projection_l1",
     "projection_l2",
     "projection_linf",
@@ -250,24 +250,6 @@ def _tf_norms(v, norm: str):
     if norm == "L2":
         return tf.sqrt(tf.reduce_sum(v**2, axis=1))
     return tf.reduce_sum(tf.abs(v), axis=1)
-
-
-def lp_norms(delta: np.ndarray, norm: str) -> np.ndarray:
-    """Per-image norms of `(N, ...)` perturbations, float32 as FAB computes them.
-
-    Args:
-        delta: `(N, ...)` differences `x_adv - x`.
-        norm: "Linf", "L2" or "L1".
-
-    Returns:
-        `(N,)` float32 norms.
-    """
-    flat = np.asarray(delta, np.float32).reshape(len(delta), -1)
-    if norm == "Linf":
-        return np.abs(flat).max(axis=1, initial=0.0)
-    if norm == "L2":
-        return np.sqrt((flat**2).sum(axis=1, dtype=np.float32))
-    return np.abs(flat).sum(axis=1, dtype=np.float32)
 
 
 def random_start(x: np.ndarray, norm: str, eps: float, keys: np.ndarray, stream: int):

@@ -32,7 +32,15 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from keras_rbf.attacks.base import NORMS, Attack, check_eps, check_images, check_seed, logits_fn
+from keras_rbf.attacks.base import (
+    NORMS,
+    Attack,
+    check_eps,
+    check_images,
+    check_seed,
+    logits_fn,
+    lp_norms,
+)
 
 __all__ = [
     "COMPONENTS",
@@ -43,7 +51,6 @@ __all__ = [
     "SuiteResult",
     "as_logits",
     "components",
-    "perturbation_norms",
 ]
 
 
@@ -122,16 +129,6 @@ def components(suite: str, norm: str = "Linf") -> tuple[Component, ...]:
     if norm not in NORMS:
         raise ValueError(f"unknown norm {norm!r}; known: {', '.join(NORMS)}")
     return COMPONENTS[suite][norm]
-
-
-def perturbation_norms(x: np.ndarray, x_adv: np.ndarray, norm: str) -> np.ndarray:
-    """`(N,)` float64 norms `||x_adv - x||_p` of the threat model `norm`."""
-    d = (np.asarray(x_adv, np.float64) - np.asarray(x, np.float64)).reshape(len(x), -1)
-    if norm == "Linf":
-        return np.abs(d).max(axis=1, initial=0.0)
-    if norm == "L2":
-        return np.sqrt((d**2).sum(axis=1))
-    return np.abs(d).sum(axis=1)
 
 
 @dataclass
@@ -284,7 +281,8 @@ class StrongSuite(Attack):
             start = time.perf_counter()
             if todo.size:
                 adv = attack.generate(x[todo], y[todo])
-                inside = perturbation_norms(x[todo], adv, s["norm"]) <= s["eps"] * (1 + BALL_TOL)
+                delta = adv.astype(np.float64) - x[todo]
+                inside = lp_norms(delta, s["norm"], np.float64) <= s["eps"] * (1 + BALL_TOL)
                 if not inside.all():
                     notes.append(
                         f"{name} returned {int((~inside).sum())} images outside the "

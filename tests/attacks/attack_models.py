@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_rbf import datasets
+from keras_rbf.attacks.base import lp_norms
 
 
 @functools.cache
@@ -83,20 +84,11 @@ def robust(model, x_adv: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.argmax(np.asarray(model(x_adv, training=False)), -1) == y
 
 
-def lp_norms(x_adv: np.ndarray, x: np.ndarray, norm: str) -> np.ndarray:
-    """Per-image `||x_adv - x||_p` for norm "Linf", "L2" or "L1", in float64."""
-    d = (np.asarray(x_adv, np.float64) - np.asarray(x, np.float64)).reshape(len(x), -1)
-    if norm == "Linf":
-        return np.abs(d).max(axis=1) if d.size else np.zeros(len(x))
-    if norm == "L2":
-        return np.sqrt(np.sum(d**2, axis=1))
-    return np.abs(d).sum(axis=1)
-
-
 def check_inside(model, x, y, x_adv, broken, norm: str, eps: float) -> None:
     """Adversarial images lie in the eps-ball of `norm` (up to float32 rounding, 1e-5 of
     eps) and in [0, 1], and exactly the images counted broken are misclassified."""
     assert x_adv.shape == x.shape and x_adv.dtype == np.float32
-    assert np.all(lp_norms(x_adv, x, norm) <= eps * (1 + 1e-5))
+    delta = np.asarray(x_adv, np.float64) - x
+    assert np.all(lp_norms(delta, norm, np.float64) <= eps * (1 + 1e-5))
     assert x_adv.min() >= 0.0 and x_adv.max() <= 1.0
     np.testing.assert_array_equal(robust(model, x_adv, y), ~broken)

@@ -18,8 +18,8 @@ import tensorflow as tf
 from attack_models import mnist_test, robust, trained_cnn
 
 from keras_rbf.attacks import FABT, make
+from keras_rbf.attacks.base import lp_norms
 from keras_rbf.attacks.fab import (
-    lp_norms,
     projection_l1,
     projection_l2,
     projection_linf,
