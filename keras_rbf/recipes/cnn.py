@@ -30,6 +30,8 @@ from keras_rbf.errors import UserError
 from keras_rbf.evaluate import accuracy
 from keras_rbf.recipes import engine
 
+# The step schedule's factor (`--lr-drop-epoch`): the usual tenfold drop.
+LR_DROP = 0.1
 ADVERSARIAL_KEYS = {"attack", "settings", "adversarial_fraction", "eps_ramp_epochs"}
 
 __all__ = ["main", "CNNRecipe", "adapt_rbf_centers", "adversarial_setup"]
@@ -81,11 +83,15 @@ class CNNRecipe(engine.Recipe):
 
     Attributes:
         learning_rate: Adam's learning rate.
+        lr_drop_epoch: from this many finished epochs on, the rate is `LR_DROP` times
+            smaller (a step schedule keeps the prefix property selection relies on: the
+            first k epochs of a longer run are the k-epoch run); None keeps it constant.
         adapt_centers: initialize RBF centers by k-means on 1,024 training images.
         builder_overrides: builder arguments replacing the card's (recipe sweeps).
     """
 
     learning_rate: float = 1e-3
+    lr_drop_epoch: int | None = None
     adapt_centers: bool = True
     builder_overrides: dict = field(default_factory=dict)
     family = "cnn"
@@ -109,12 +115,22 @@ class CNNRecipe(engine.Recipe):
         if adversarial:
             fitted, callbacks = adversarial_setup(model, adversarial, self.epochs)
         fitted.compile(
-            optimizer=keras.optimizers.Adam(self.learning_rate),
+            optimizer=keras.optimizers.Adam(self._rate(len(splits["train"][1]))),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
         )
         monitor = RBFMonitor(splits["validation"][0][:256], model=model)
         return engine.Built(fitted, model, [*callbacks, monitor])
+
+    def _rate(self, n_train: int):
+        """Adam's rate: a float, or a step schedule dropping after `lr_drop_epoch` epochs."""
+        if self.lr_drop_epoch is None:
+            return self.learning_rate
+        steps_per_epoch = -(-n_train // self.batch_size)  # fit's last batch is partial
+        return keras.optimizers.schedules.PiecewiseConstantDecay(
+            [self.lr_drop_epoch * steps_per_epoch],
+            [self.learning_rate, self.learning_rate * LR_DROP],
+        )
 
     def fit_data(self, splits: dict) -> tuple:
         # Validation accuracy every epoch: recipes (epochs, rates) are chosen on it, never
@@ -136,17 +152,27 @@ class CNNRecipe(engine.Recipe):
         return {
             "batch_size": self.batch_size,
             "optimizer": f"Adam(learning_rate={self.learning_rate})",
+            "lr_drop_epoch": self.lr_drop_epoch,
             "adapt_centers": self.adapted,
         }
 
 
 def main(name: str, argv: list[str] | None = None) -> int:
     """`keras-rbf train NAME [--epochs E] [--seed S] [--out-dir DIR] ...` for CNN entries."""
+    from keras_rbf.cli_args import positive_int
     from keras_rbf.publish import default_run_dir
 
     # The card's recipe is the default: PROP entries may train at another rate than ORIG's.
-    learning_rate = zoo.card(name)["training"].get("learning_rate", 1e-3)
+    training = zoo.card(name)["training"]
+    learning_rate = training.get("learning_rate", 1e-3)
     parser = engine.train_parser(name, batch_size=128, learning_rate=learning_rate)
+    parser.add_argument(
+        "--lr-drop-epoch",
+        type=positive_int,
+        default=training.get("lr_drop_epoch"),
+        help=f"multiply the rate by {LR_DROP} after this many epochs (default: the "
+        "card's training.lr_drop_epoch, else a constant rate)",
+    )
     parser.add_argument(
         "--no-adapt-centers",
         action="store_true",
@@ -156,6 +182,7 @@ def main(name: str, argv: list[str] | None = None) -> int:
     recipe = CNNRecipe(
         **engine.common_fields(name, args, epochs, command),
         learning_rate=args.learning_rate,
+        lr_drop_epoch=args.lr_drop_epoch,
         adapt_centers=not args.no_adapt_centers,
     )
     info = engine.run(recipe)

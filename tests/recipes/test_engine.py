@@ -119,6 +119,19 @@ def test_the_first_epochs_of_a_longer_run_are_the_shorter_run(
     last.load_weights(str(tmp_path / "two" / "epochs" / "epoch002.weights.h5"))
     assert any(not np.array_equal(a, b) for a, b in zip(last.get_weights(), one.get_weights()))
 
+    # A step schedule keeps the prefix (epoch 1 is the constant run's) and changes what
+    # follows the drop; the card records it.
+    drop = ["--epochs", "2", "--keep-epochs", "--lr-drop-epoch", "1", "--out-dir", "drop"]
+    assert cli.main([*base, *drop]) == 0
+    dropped = zoo.build("cnn_rbf_mnist")
+    dropped.load_weights(str(tmp_path / "drop" / "epochs" / "epoch001.weights.h5"))
+    for a, b in zip(dropped.get_weights(), one.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    dropped.load_weights(str(tmp_path / "drop" / "epochs" / "epoch002.weights.h5"))
+    assert any(not np.array_equal(a, b) for a, b in zip(dropped.get_weights(), last.get_weights()))
+    card = json.loads((tmp_path / "drop" / "card.json").read_text())
+    assert card["training"]["lr_drop_epoch"] == 1
+
 
 def test_select_epochs_takes_the_argmax_of_the_mean_validation_curve():
     from training.select_epochs import choose_epochs, cut_history
