@@ -1,4 +1,4 @@
-"""APGD (Croce & Hein, ICML 2020) in the L-inf, L2 or L1 ball, compiled with `tf.function`.
+"""APGD (Croce & Hein, ICML 2020) in the L-inf, L2 or L1 ball, on every Keras 3 backend.
 
 Written here rather than taken from a library: AutoAttack's TF2 adapter is broken under
 Keras 3, and ART's `AutoProjectedGradientDescent` (which runs on Keras 3 models through
@@ -33,8 +33,9 @@ The algorithm follows AutoAttack's `autopgd_base.py` (norms "Linf", "L2", "L1"):
   of the clean logits.
 
 Differences, each deliberate: an image counts as broken at ANY iterate, and the first
-misclassified iterate is kept; a broken image is dropped from the loop at once (the whole
-loop and its checkpoints run inside one `tf.function`, so no step returns to Python);
+misclassified iterate is kept; a broken image is dropped from the loop at once
+(`keras_rbf.attacks.standing`; each step, checkpoint included, is one compiled call of
+the backend: `tf.function`, `jax.jit` or eager PyTorch, `keras_rbf.attacks.backends`);
 with `use_largereps` only the last stage (at eps) counts and drops images, as in
 AutoAttack; the first window compares the first step's loss with the starting point's
 (AutoAttack compares it with an unset zero row); images never broken come back at their
@@ -49,8 +50,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
+from keras_rbf.attacks import backends, standing
 from keras_rbf.attacks.base import (
     NORMS,
     Attack,
@@ -83,34 +85,37 @@ __all__ = [
 LOSSES = ("ce", "dlr")
 
 
+def _at(values, index):
+    """`values[b, index[b]]` for `(B, K)` values and `(B,)` integer indices."""
+    index = ops.expand_dims(ops.cast(index, "int32"), -1)
+    return ops.take_along_axis(values, index, axis=-1)[:, 0]
+
+
+def _descending(logits):
+    return ops.flip(ops.sort(logits, axis=-1), axis=-1)
+
+
 def ce_loss(logits, y, t=None):
     """Per-example cross-entropy of integer labels `y`, `(B,)`; `t` is unused."""
-    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+    return ops.sparse_categorical_crossentropy(y, logits, from_logits=True)
 
 
 def dlr_loss(logits, y, t=None):
     """Per-example DLR loss `-(z_y - max_{i != y} z_i) / (z_pi1 - z_pi3 + 1e-12)`, `(B,)`."""
-    top = tf.sort(logits, axis=-1, direction="DESCENDING")
-    z_y = tf.gather(logits, y, batch_dims=1)
-    other = tf.reduce_max(
-        tf.where(
-            tf.one_hot(y, tf.shape(logits)[-1]) > 0, tf.fill(tf.shape(logits), -np.inf), logits
-        ),
-        axis=-1,
-    )
-    return -(z_y - other) / (top[:, 0] - top[:, 2] + 1e-12)
+    top = _descending(logits)
+    mine = ops.one_hot(ops.cast(y, "int32"), ops.shape(logits)[-1]) > 0
+    other = ops.max(ops.where(mine, -np.inf, logits), axis=-1)
+    return -(_at(logits, y) - other) / (top[:, 0] - top[:, 2] + 1e-12)
 
 
 def dlr_targeted_loss(logits, y, t):
     """Per-example targeted DLR `-(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2 + 1e-12)`."""
-    top = tf.sort(logits, axis=-1, direction="DESCENDING")
-    z_y = tf.gather(logits, y, batch_dims=1)
-    z_t = tf.gather(logits, t, batch_dims=1)
-    return -(z_y - z_t) / (top[:, 0] - 0.5 * (top[:, 2] + top[:, 3]) + 1e-12)
+    top = _descending(logits)
+    return -(_at(logits, y) - _at(logits, t)) / (top[:, 0] - 0.5 * (top[:, 2] + top[:, 3]) + 1e-12)
 
 
 def _ce_targeted_loss(logits, y, t):
-    return -tf.nn.sparse_softmax_cross_entropy_with_logits(labels=t, logits=logits)
+    return -ops.sparse_categorical_crossentropy(t, logits, from_logits=True)
 
 
 def checkpoints(nb_iter: int) -> list[int]:
@@ -183,9 +188,12 @@ def _l1_project_np(x: np.ndarray, z: np.ndarray, eps: float) -> np.ndarray:
     """`z` projected on the L1 ball of radius eps around `x` and [0, 1] (eagerly)."""
     if len(x) == 0:
         return z.astype(np.float32)
-    z = tf.constant(z, tf.float32)
-    out = l1_project(tf.constant(x), z, tf.constant(float(eps)))
-    return out.numpy()
+    out = l1_project(ops.convert_to_tensor(x), ops.convert_to_tensor(z, "float32"), float(eps))
+    return ops.convert_to_numpy(out)
+
+
+def _axes(v) -> list[int]:
+    return list(range(1, len(v.shape)))
 
 
 def l2_project(x, z, eps):
@@ -195,13 +203,12 @@ def l2_project(x, z, eps):
     moves coordinates towards `x`, so the result stays in the ball.
     """
     d = z - x
-    axes = list(range(1, len(d.shape)))
-    norm = tf.sqrt(tf.reduce_sum(d**2, axis=axes, keepdims=True))
-    return tf.clip_by_value(x + d / (norm + 1e-12) * tf.minimum(eps, norm), 0.0, 1.0)
+    norm = ops.sqrt(ops.sum(d**2, axis=_axes(d), keepdims=True))
+    return ops.clip(x + d / (norm + 1e-12) * ops.minimum(eps, norm), 0.0, 1.0)
 
 
 def l1_projection(x, y, eps):
-    """AutoAttack's `L1_projection` in TensorFlow: the `delta` such that `x + y + delta`
+    """AutoAttack's `L1_projection` in `keras.ops`: the `delta` such that `x + y + delta`
     is the point of the L1 ball of radius `eps` around `x`, intersected with [0, 1],
     nearest to `x + y`.
 
@@ -219,34 +226,33 @@ def l1_projection(x, y, eps):
     Returns:
         `(B, ...)` float32 `delta`.
     """
-    shape = tf.shape(x)
+    shape = ops.shape(x)
     n = int(np.prod(x.shape[1:]))
-    x2 = tf.reshape(tf.cast(x, tf.float32), [-1, n])
-    y2 = tf.reshape(tf.cast(y, tf.float32), [-1, n])
-    sigma = tf.sign(y2)
-    u = tf.minimum(tf.minimum(1.0 - x2 - y2, x2 + y2), 0.0)
-    l = -tf.abs(y2)  # noqa: E741 - AutoAttack's name
-    neg = -tf.concat([u, l], axis=1)
-    order = tf.argsort(neg, axis=1, stable=True)
-    bs = tf.gather(neg, order, batch_dims=1)
-    bs2 = tf.concat([bs[:, 1:], tf.zeros_like(bs[:, :1])], axis=1)
-    size1 = tf.cumsum(2.0 * tf.cast(order < n, tf.float32) - 1.0, axis=1)
-    s1 = -tf.reduce_sum(u, axis=1)
-    c = eps - tf.reduce_sum(tf.abs(y2), axis=1)
+    x2 = ops.reshape(ops.cast(x, "float32"), (-1, n))
+    y2 = ops.reshape(ops.cast(y, "float32"), (-1, n))
+    sigma = ops.sign(y2)
+    u = ops.minimum(ops.minimum(1.0 - x2 - y2, x2 + y2), 0.0)
+    l = -ops.abs(y2)  # noqa: E741 - AutoAttack's name
+    neg = -ops.concatenate([u, l], axis=1)
+    order = ops.argsort(neg, axis=1)
+    bs = ops.take_along_axis(neg, order, axis=1)
+    bs2 = ops.concatenate([bs[:, 1:], ops.zeros_like(bs[:, :1])], axis=1)
+    size1 = ops.cumsum(2.0 * ops.cast(order < n, "float32") - 1.0, axis=1)
+    s1 = -ops.sum(u, axis=1)
+    c = eps - ops.sum(ops.abs(y2), axis=1)
     outside = s1 + c < 0
-    s = s1[:, None] + tf.cumsum((bs2 - bs) * size1, axis=1)
-    lb = tf.zeros_like(c)
-    ub = tf.fill(tf.shape(c), float(2 * n - 1))
+    s = ops.expand_dims(s1, 1) + ops.cumsum((bs2 - bs) * size1, axis=1)
+    lb = ops.zeros_like(c)
+    ub = ops.full_like(c, float(2 * n - 1))
     for _ in range(math.ceil(math.log2(2 * n))):
-        mid = tf.floor((lb + ub) / 2.0)
-        below = tf.gather(s, tf.cast(mid, tf.int32), batch_dims=1) + c < 0
-        lb, ub = tf.where(below, mid, lb), tf.where(below, ub, mid)
-    lb = tf.cast(lb, tf.int32)
-    alpha = (-tf.gather(s, lb, batch_dims=1) - c) / tf.gather(
-        size1, lb + 1, batch_dims=1
-    ) + tf.gather(bs2, lb, batch_dims=1)
-    d = tf.where(outside[:, None], -tf.minimum(tf.maximum(-u, alpha[:, None]), -l), u)
-    return tf.reshape(sigma * d, shape)
+        mid = ops.floor((lb + ub) / 2.0)
+        below = _at(s, mid) + c < 0
+        lb, ub = ops.where(below, mid, lb), ops.where(below, ub, mid)
+    alpha = (-_at(s, lb) - c) / _at(size1, lb + 1) + _at(bs2, lb)
+    d = ops.where(
+        ops.expand_dims(outside, 1), -ops.minimum(ops.maximum(-u, alpha[:, None]), -l), u
+    )
+    return ops.reshape(sigma * d, shape)
 
 
 def l1_project(x, z, eps):
@@ -255,38 +261,36 @@ def l1_project(x, z, eps):
     L1 distance exceeds eps, clipped to [0, 1]."""
     d = z - x
     d = d + l1_projection(x, d, eps)
-    axes = list(range(1, len(d.shape)))
-    size = tf.reduce_sum(tf.abs(d), axis=axes, keepdims=True)
-    d = d * tf.minimum(1.0, eps / tf.maximum(size, 1e-30))
-    return tf.clip_by_value(x + d, 0.0, 1.0)
+    size = ops.sum(ops.abs(d), axis=_axes(d), keepdims=True)
+    d = d * ops.minimum(1.0, eps / ops.maximum(size, 1e-30))
+    return ops.clip(x + d, 0.0, 1.0)
 
 
 def _linf_project(x, z, eps):
-    return tf.clip_by_value(z, tf.maximum(x - eps, 0.0), tf.minimum(x + eps, 1.0))
+    return ops.clip(z, ops.maximum(x - eps, 0.0), ops.minimum(x + eps, 1.0))
 
 
 def _per_image(v, rank):
-    return tf.reshape(v, [-1] + [1] * (rank - 1))
+    return ops.reshape(v, (-1,) + (1,) * (rank - 1))
 
 
 def _linf_direction(grad, st):
-    return tf.sign(grad)
+    return ops.sign(grad)
 
 
 def _l2_direction(grad, st):
-    axes = list(range(1, len(grad.shape)))
-    return grad / (tf.sqrt(tf.reduce_sum(grad**2, axis=axes, keepdims=True)) + 1e-12)
+    return grad / (ops.sqrt(ops.sum(grad**2, axis=_axes(grad), keepdims=True)) + 1e-12)
 
 
 def _l1_direction(grad, st):
     """The signs of the `topk` share of largest gradient coordinates, spread evenly."""
     n = int(np.prod(grad.shape[1:]))
     rank = len(grad.shape)
-    ranked = tf.sort(tf.reshape(tf.abs(grad), [-1, n]), axis=1)
-    k = tf.cast(tf.clip_by_value((1.0 - st["topk"]) * n, 0.0, n - 1.0), tf.int32)
-    level = _per_image(tf.gather(ranked, k, batch_dims=1), rank)
-    sign = tf.sign(grad * tf.cast(tf.abs(grad) >= level, grad.dtype))
-    count = tf.reduce_sum(tf.abs(sign), axis=list(range(1, rank)), keepdims=True)
+    ranked = ops.sort(ops.reshape(ops.abs(grad), (-1, n)), axis=1)
+    k = ops.clip((1.0 - st["topk"]) * n, 0.0, n - 1.0)
+    level = _per_image(_at(ranked, k), rank)
+    sign = ops.sign(grad * ops.cast(ops.abs(grad) >= level, grad.dtype))
+    count = ops.sum(ops.abs(sign), axis=_axes(sign), keepdims=True)
     return sign / (count + 1e-10)
 
 
@@ -319,15 +323,15 @@ def _halving_check(st, new, check, window, rho, eps):
         | (~st["reduced"] & (st["loss_last_check"] >= new["loss_best"]))
     )
     return halve, dict(
-        step=tf.where(halve, st["step"] / 2.0, st["step"]),
-        reduced=tf.where(check, halve, st["reduced"]),
-        loss_last_check=tf.where(check, new["loss_best"], st["loss_last_check"]),
-        n_incr=tf.where(check, tf.zeros_like(new["n_incr"]), new["n_incr"]),
+        step=ops.where(halve, st["step"] / 2.0, st["step"]),
+        reduced=ops.where(check, halve, st["reduced"]),
+        loss_last_check=ops.where(check, new["loss_best"], st["loss_last_check"]),
+        n_incr=ops.where(check, ops.zeros_like(new["n_incr"]), new["n_incr"]),
     )
 
 
 def _l0(v):
-    return tf.reduce_sum(tf.cast(v != 0.0, tf.float32), axis=list(range(1, len(v.shape))))
+    return ops.sum(ops.cast(v != 0.0, "float32"), axis=_axes(v))
 
 
 def _sparsity_check(st, new, check, window, rho, eps):
@@ -337,11 +341,11 @@ def _sparsity_check(st, new, check, window, rho, eps):
     n = float(np.prod(st["x"].shape[1:]))
     sparsity = _l0(new["x_best"] - st["x"])
     reset = check & (sparsity / st["sp_old"] < 0.95)
-    step = tf.clip_by_value(tf.where(reset, eps, st["step"] / 1.5), eps / 10.0, eps)
+    step = ops.clip(ops.where(reset, eps, st["step"] / 1.5), eps / 10.0, eps)
     return reset, dict(
-        step=tf.where(check, step, st["step"]),
-        topk=tf.where(check, sparsity / n / 1.5, st["topk"]),
-        sp_old=tf.where(check, sparsity, st["sp_old"]),
+        step=ops.where(check, step, st["step"]),
+        topk=ops.where(check, sparsity / n / 1.5, st["topk"]),
+        sp_old=ops.where(check, sparsity, st["sp_old"]),
     )
 
 
@@ -452,7 +456,7 @@ class APGD(Attack):
         s = self._settings
         x, y = check_images(x, y)
         check_eps(self, s["norm"], s["eps"], dim=int(np.prod(x.shape[1:])))
-        clean = np.asarray(self._fn(tf.constant(x)))
+        clean = ops.convert_to_numpy(self._fn(ops.convert_to_tensor(x)))
         n_classes = clean.shape[-1]
         broken = clean.argmax(-1) != y
         x_adv = x.copy()
@@ -511,176 +515,123 @@ class APGD(Attack):
         return point, hit, zero
 
     def _loop(self, x, y, t, start, eps, nb_iter, warm, count):
-        s = self._settings
-        key = (
-            "apgd",
-            s["norm"],
-            s["loss"],
-            s["targeted"],
-            nb_iter,
-            float(s["rho"]),
-            int(s["eot_iter"]),
-            x.shape[1:],
-        )
-        run = compiled(self.model, key, lambda fn: self._compile(fn, x.shape[1:], nb_iter))
-        adv, hit, zero = run(
-            tf.constant(x),
-            tf.constant(y),
-            tf.constant(t, tf.int64),
-            tf.constant(start),
-            tf.constant(eps, tf.float32),
-            tf.constant(warm),
-            tf.constant(count),
-        )
-        return adv.numpy(), hit.numpy(), zero.numpy()
-
-    def _compile(self, fn, image_shape, nb_iter: int):
-        """The whole APGD run as one `tf.function(x, y, t, start, eps, warm, count)`.
+        """One APGD run from `start`: `(x_adv, broken, zero_gradient)` per image, NumPy.
 
         `warm`: the start is a previous stage's point (L1's `topk` then follows its
         sparsity); `count`: misclassified iterates break images (False in the larger-eps
         stages of `use_largereps`).
         """
-        # Why this function is long: one tf.function body: the whole APGD iteration is traced as
-        # one graph, and helpers called from it would each need their own tracing rules (issue 20
-        # rewrites this wing)
         s = self._settings
-        norm, rho = s["norm"], float(s["rho"])
-        direction, project, momentum, alpha = _NORM_STEPS[norm]
-        checkpoint = _sparsity_check if norm == "L1" else _halving_check
-        marks = l1_checkpoints(nb_iter) if norm == "L1" else checkpoints(nb_iter)
-        is_check = np.zeros(nb_iter, bool)
-        is_check[marks] = True
-        window = np.zeros(nb_iter, np.float32)
-        last = -1
-        for i in marks:
-            window[i], last = i - last, i
-        loss_fn = self._loss_fn()
-        rank = len(image_shape) + 1
-        n_values = float(np.prod(image_shape))
+        key = ("apgd", s["norm"], s["loss"], s["targeted"], float(s["rho"]), int(s["eot_iter"]))
+        evaluate, step = compiled(self.model, key + (x.shape[1:],), self._compile)
+        y, t = y.astype(np.int32), np.asarray(t, np.int32)
+        loss, grad, hit, zero = (
+            ops.convert_to_numpy(v)
+            for v in evaluate(*map(ops.convert_to_tensor, (start, y, t, np.bool_(count))))
+        )
+        out_x, out_hit, out_zero = start.copy(), hit.astype(bool), zero.astype(bool)
+        rows = np.flatnonzero(~out_hit)  # broken at the start: keep the start
+        state = self._state(x, y, t, start, loss, grad, eps, warm)
+        state = {k: ops.convert_to_tensor(v[rows]) for k, v in state.items()}
 
-        eot = int(s["eot_iter"])
+        def record(images, hit, outputs):
+            images = rows[images]
+            out_zero[images] |= outputs["zero"].astype(bool)
+            out_x[images[hit]] = outputs["x"][hit]
+            out_hit[images[hit]] = True
+
+        scalars = self._scalars(eps, nb_iter, count)
+        fixed = backends.current().FIXED_SHAPES
+        state, images, live = standing.run(step, state, scalars, record, fixed)
+        best = ops.convert_to_numpy(state["x_best"])
+        out_x[rows[images[live]]] = best[live]
+        return out_x, out_hit, out_zero
+
+    def _state(self, x, y, t, start, loss, grad, eps, warm) -> dict:
+        """The per-image state of a run at its start (NumPy)."""
+        s, n = self._settings, len(x)
+        step = np.full(n, _NORM_STEPS[s["norm"]][3] * eps, np.float32)
+        state = dict(x=x, y=y, t=t, xa=start, x_old=start, grad=grad, step=step)
+        state.update(loss_prev=loss, loss_best=loss, x_best=start, grad_best=grad)
+        state.update(n_incr=np.zeros(n, np.float32), reduced=np.ones(n, bool), loss_last_check=loss)
+        if s["norm"] == "L1":
+            # AutoAttack: topk 20 % from a random start, else the start's sparsity.
+            n_values = float(np.prod(x.shape[1:]))
+            sparsity = (start != x).reshape(n, -1).sum(axis=1).astype(np.float32)
+            state["topk"] = np.where(warm, sparsity / n_values / 1.5, 0.2).astype(np.float32)
+            state["sp_old"] = np.where(warm, sparsity, n_values).astype(np.float32)
+        return state
+
+    def _scalars(self, eps: float, nb_iter: int, count: bool) -> list[dict]:
+        """Each step's scalars: momentum (1 on the first step), checkpoint and its window."""
+        marks = l1_checkpoints(nb_iter) if self._settings["norm"] == "L1" else checkpoints(nb_iter)
+        window = dict(zip(marks, np.diff([-1, *marks])))
+        return [
+            dict(
+                a=np.float32(1.0 if i == 0 else 0.75),
+                check=np.bool_(i in window),
+                window=np.float32(window.get(i, 0)),
+                eps=np.float32(eps),
+                count=np.bool_(count),
+            )
+            for i in range(nb_iter)
+        ]
+
+    def _compile(self, fn):
+        """`(evaluate, step)` compiled by the backend: `evaluate(x, y, t, count) -> (loss,
+        grad, hit, zero)` and the APGD step `step(scalars, state) -> (state, hit,
+        {"x", "zero"})` for `keras_rbf.attacks.standing.run`."""
+        s = self._settings
+        rho, eot = float(s["rho"]), int(s["eot_iter"])
+        direction, project, momentum, _ = _NORM_STEPS[s["norm"]]
+        checkpoint = _sparsity_check if s["norm"] == "L1" else _halving_check
+        loss_fn, backend = self._loss_fn(), backends.current()
+
+        def loss_and_logits(xa, y, t):
+            logits = fn(xa)
+            return loss_fn(logits, y, t), logits
+
+        value_and_grad = backend.value_and_grad(loss_and_logits)
 
         def evaluate(xa, y, t, count):
             # EOT as AutoAttack: gradients averaged over the draws; the loss and the
             # prediction of the last draw. Unrolled: eot_iter is a small constant.
-            grad = tf.zeros_like(xa)
+            grad = ops.zeros_like(xa)
             for _ in range(eot):
-                with tf.GradientTape() as tape:
-                    tape.watch(xa)
-                    logits = fn(xa)
-                    loss = loss_fn(logits, y, t)
-                    total = tf.reduce_sum(loss)
-                grad += tape.gradient(total, xa)
+                loss, logits, g = value_and_grad(xa, y, t)
+                grad = grad + g
             grad = grad / float(eot)
-            hit = (tf.argmax(logits, axis=-1, output_type=tf.int64) != y) & count
-            return loss, grad, hit
+            hit = (ops.cast(ops.argmax(logits, axis=-1), "int32") != y) & count
+            zero = ops.all(ops.reshape(grad == 0.0, (ops.shape(grad)[0], -1)), axis=1)
+            return loss, grad, hit, zero
 
-        def all_zero(grad):
-            return tf.reduce_all(tf.equal(tf.reshape(grad, [tf.shape(grad)[0], -1]), 0.0), axis=1)
-
-        def per_image(v):
-            return _per_image(v, rank)
-
-        spec = tf.TensorSpec([None, *image_shape], tf.float32)
-        labels = tf.TensorSpec([None], tf.int64)
-        flag = tf.TensorSpec([], tf.bool)
-
-        @tf.function(
-            input_signature=[spec, labels, labels, spec, tf.TensorSpec([], tf.float32), flag, flag]
-        )
-        def run(x, y, t, start, eps, warm, count):
-            # Why this function is long: the restart loop and its bookkeeping read best in one
-            # place (issue 20 rewrites this wing)
-            n = tf.shape(x)[0]
-            loss, grad, hit = evaluate(start, y, t, count)
-            out_x, out_hit = start, hit  # broken at the start: keep the start
-            out_zero = all_zero(grad)
-            st = {
-                "idx": tf.range(n),
-                "x": x,
-                "y": y,
-                "t": t,
-                "xa": start,
-                "x_old": start,
-                "grad": grad,
-                "step": tf.fill([n], alpha * eps),
-                "loss_prev": loss,
-                "loss_best": loss,
-                "x_best": start,
-                "grad_best": grad,
-                "n_incr": tf.zeros([n]),
-                "reduced": tf.ones([n], tf.bool),
-                "loss_last_check": loss,
-            }
-            if norm == "L1":
-                # AutoAttack: topk 20 % from a random start, else the start's sparsity.
-                sparsity = _l0(start - x)
-                st["topk"] = tf.where(warm, sparsity / n_values / 1.5, tf.fill([n], 0.2))
-                st["sp_old"] = tf.where(warm, sparsity, tf.fill([n], n_values))
-            st = {k: tf.boolean_mask(v, ~hit) for k, v in st.items()}
-
-            def body(i, out_x, out_hit, out_zero, st):
-                a = tf.where(i > 0, 0.75, 1.0)
-                xa = st["xa"]
-                z = project(st["x"], xa + per_image(st["step"]) * direction(st["grad"], st), eps)
-                if momentum:
-                    z = project(st["x"], xa + a * (z - xa) + (1.0 - a) * (xa - st["x_old"]), eps)
-                x_new = z
-                loss, grad, hit = evaluate(x_new, st["y"], st["t"], count)
-                where = tf.boolean_mask(st["idx"], hit)[:, None]
-                out_x = tf.tensor_scatter_nd_update(out_x, where, tf.boolean_mask(x_new, hit))
-                out_hit = tf.tensor_scatter_nd_update(
-                    out_hit, where, tf.ones_like(where[:, 0], tf.bool)
-                )
-                out_zero = tf.tensor_scatter_nd_max(
-                    tf.cast(out_zero, tf.int32),
-                    st["idx"][:, None],
-                    tf.cast(all_zero(grad), tf.int32),
-                )
-                out_zero = tf.cast(out_zero, tf.bool)
-                better = loss > st["loss_best"]
-                new = dict(
-                    st,
-                    x_old=xa,
-                    loss_prev=loss,
-                    n_incr=st["n_incr"] + tf.cast(loss > st["loss_prev"], tf.float32),
-                    loss_best=tf.where(better, loss, st["loss_best"]),
-                    x_best=tf.where(per_image(better), x_new, st["x_best"]),
-                    grad_best=tf.where(per_image(better), grad, st["grad_best"]),
-                )
-                # Checkpoint (AutoAttack's rule for the norm), a no-op between checkpoints.
-                check = tf.gather(tf.constant(is_check), i)
-                k = tf.gather(tf.constant(window), i)
-                back, updates = checkpoint(st, new, check, k, rho, eps)
-                new.update(
-                    updates,
-                    xa=tf.where(per_image(back), new["x_best"], x_new),
-                    grad=tf.where(per_image(back), new["grad_best"], grad),
-                )
-                new = {k: tf.boolean_mask(v, ~hit) for k, v in new.items()}
-                return i + 1, out_x, out_hit, out_zero, new
-
-            def cond(i, out_x, out_hit, out_zero, st):
-                return (i < nb_iter) & (tf.size(st["idx"]) > 0)
-
-            invariants = {k: tf.TensorShape([None]).concatenate(v.shape[1:]) for k, v in st.items()}
-            _, out_x, out_hit, out_zero, st = tf.while_loop(
-                cond,
-                body,
-                (tf.constant(0), out_x, out_hit, out_zero, st),
-                shape_invariants=(
-                    tf.TensorShape([]),
-                    out_x.shape,
-                    out_hit.shape,
-                    out_zero.shape,
-                    invariants,
-                ),
+        def step(sc, st):
+            rank, xa = len(st["x"].shape), st["xa"]
+            z = project(st["x"], xa + _per_image(st["step"], rank) * direction(st["grad"], st), sc["eps"])
+            if momentum:
+                a = sc["a"]
+                z = project(st["x"], xa + a * (z - xa) + (1.0 - a) * (xa - st["x_old"]), sc["eps"])
+            loss, grad, hit, zero = evaluate(z, st["y"], st["t"], sc["count"])
+            better = loss > st["loss_best"]
+            new = dict(
+                st,
+                x_old=xa,
+                loss_prev=loss,
+                n_incr=st["n_incr"] + ops.cast(loss > st["loss_prev"], "float32"),
+                loss_best=ops.where(better, loss, st["loss_best"]),
+                x_best=ops.where(_per_image(better, rank), z, st["x_best"]),
+                grad_best=ops.where(_per_image(better, rank), grad, st["grad_best"]),
             )
-            out_x = tf.tensor_scatter_nd_update(out_x, st["idx"][:, None], st["x_best"])
-            return out_x, out_hit, out_zero
+            # Checkpoint (AutoAttack's rule for the norm), a no-op between checkpoints.
+            back, updates = checkpoint(st, new, sc["check"], sc["window"], rho, sc["eps"])
+            new.update(
+                updates,
+                xa=ops.where(_per_image(back, rank), new["x_best"], z),
+                grad=ops.where(_per_image(back, rank), new["grad_best"], grad),
+            )
+            return new, hit, {"x": z, "zero": zero}
 
-        return run
+        return backend.compile(evaluate), backend.compile(step)
 
 
 class APGDCE(APGD):
