@@ -54,6 +54,7 @@ from keras import ops
 
 from keras_rbf.attacks import backends, standing
 from keras_rbf.attacks.base import (
+    ALL_BACKENDS,
     NORMS,
     Attack,
     check_eps,
@@ -63,7 +64,10 @@ from keras_rbf.attacks.base import (
     compiled,
     image_keys,
     logits_fn,
+    predict,
 )
+from keras_rbf.attacks.losses import at as _at
+from keras_rbf.attacks.losses import ce_loss, ce_targeted_loss, dlr_loss, dlr_targeted_loss
 
 __all__ = [
     "APGD",
@@ -83,39 +87,6 @@ __all__ = [
 ]
 
 LOSSES = ("ce", "dlr")
-
-
-def _at(values, index):
-    """`values[b, index[b]]` for `(B, K)` values and `(B,)` integer indices."""
-    index = ops.expand_dims(ops.cast(index, "int32"), -1)
-    return ops.take_along_axis(values, index, axis=-1)[:, 0]
-
-
-def _descending(logits):
-    return ops.flip(ops.sort(logits, axis=-1), axis=-1)
-
-
-def ce_loss(logits, y, t=None):
-    """Per-example cross-entropy of integer labels `y`, `(B,)`; `t` is unused."""
-    return ops.sparse_categorical_crossentropy(y, logits, from_logits=True)
-
-
-def dlr_loss(logits, y, t=None):
-    """Per-example DLR loss `-(z_y - max_{i != y} z_i) / (z_pi1 - z_pi3 + 1e-12)`, `(B,)`."""
-    top = _descending(logits)
-    mine = ops.one_hot(ops.cast(y, "int32"), ops.shape(logits)[-1]) > 0
-    other = ops.max(ops.where(mine, -np.inf, logits), axis=-1)
-    return -(_at(logits, y) - other) / (top[:, 0] - top[:, 2] + 1e-12)
-
-
-def dlr_targeted_loss(logits, y, t):
-    """Per-example targeted DLR `-(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2 + 1e-12)`."""
-    top = _descending(logits)
-    return -(_at(logits, y) - _at(logits, t)) / (top[:, 0] - 0.5 * (top[:, 2] + top[:, 3]) + 1e-12)
-
-
-def _ce_targeted_loss(logits, y, t):
-    return -ops.sparse_categorical_crossentropy(t, logits, from_logits=True)
 
 
 def checkpoints(nb_iter: int) -> list[int]:
@@ -249,9 +220,7 @@ def l1_projection(x, y, eps):
         below = _at(s, mid) + c < 0
         lb, ub = ops.where(below, mid, lb), ops.where(below, ub, mid)
     alpha = (-_at(s, lb) - c) / _at(size1, lb + 1) + _at(bs2, lb)
-    d = ops.where(
-        ops.expand_dims(outside, 1), -ops.minimum(ops.maximum(-u, alpha[:, None]), -l), u
-    )
+    d = ops.where(ops.expand_dims(outside, 1), -ops.minimum(ops.maximum(-u, alpha[:, None]), -l), u)
     return ops.reshape(sigma * d, shape)
 
 
@@ -397,6 +366,7 @@ class APGD(Attack):
     }
     name = "apgd"
     norms = NORMS
+    backends = ALL_BACKENDS
 
     def __init__(self, model, batch_size: int = 500, progress: bool = False, **settings):
         super().__init__(model, batch_size=batch_size, progress=progress, **settings)
@@ -436,7 +406,7 @@ class APGD(Attack):
     def _loss_fn(self):
         s = self._settings
         if s["targeted"]:
-            return dlr_targeted_loss if s["loss"] == "dlr" else _ce_targeted_loss
+            return dlr_targeted_loss if s["loss"] == "dlr" else ce_targeted_loss
         return dlr_loss if s["loss"] == "dlr" else ce_loss
 
     def _generate_batch(self, x, y):
@@ -456,7 +426,7 @@ class APGD(Attack):
         s = self._settings
         x, y = check_images(x, y)
         check_eps(self, s["norm"], s["eps"], dim=int(np.prod(x.shape[1:])))
-        clean = ops.convert_to_numpy(self._fn(ops.convert_to_tensor(x)))
+        clean = predict(self._fn, x)
         n_classes = clean.shape[-1]
         broken = clean.argmax(-1) != y
         x_adv = x.copy()
@@ -607,7 +577,9 @@ class APGD(Attack):
 
         def step(sc, st):
             rank, xa = len(st["x"].shape), st["xa"]
-            z = project(st["x"], xa + _per_image(st["step"], rank) * direction(st["grad"], st), sc["eps"])
+            z = project(
+                st["x"], xa + _per_image(st["step"], rank) * direction(st["grad"], st), sc["eps"]
+            )
             if momentum:
                 a = sc["a"]
                 z = project(st["x"], xa + a * (z - xa) + (1.0 - a) * (xa - st["x_old"]), sc["eps"])

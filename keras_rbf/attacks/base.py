@@ -29,6 +29,8 @@ __all__ = [
     "NORMS",
     "Attack",
     "AttackInputError",
+    "ALL_BACKENDS",
+    "check_backend",
     "check_eps",
     "check_images",
     "check_norm",
@@ -39,7 +41,11 @@ __all__ = [
     "compiled",
     "image_keys",
     "logits_fn",
+    "predict",
 ]
+
+# The Keras 3 backends the `keras.ops` attacks run on.
+ALL_BACKENDS = ("tensorflow", "jax", "torch")
 
 # model -> {key: compiled loop}: attack objects built anew (one per eps, per suite run,
 # per adversarial-training epoch) reuse the traced loops of their model. Weak keys, and
@@ -58,6 +64,20 @@ def logits_fn(model: Callable) -> Callable:
     if isinstance(model, keras.layers.Layer):
         return lambda t: model(t, training=False)
     return model
+
+
+def predict(fn: Callable, x) -> np.ndarray:
+    """`fn`'s outputs (e.g. logits) for images `x`, as NumPy, on any Keras backend.
+
+    Args:
+        fn: images -> outputs (see `logits_fn`); x: `(N, ...)` images.
+
+    Returns:
+        `(N, ...)` NumPy outputs.
+    """
+    from keras import ops
+
+    return ops.convert_to_numpy(fn(ops.convert_to_tensor(np.asarray(x, np.float32))))
 
 
 def compiled(model: Callable, key: tuple, build: Callable[[Callable], Callable]) -> Callable:
@@ -180,6 +200,21 @@ def check_eps(owner: object, norm: str, eps, dim: int | None = None) -> None:
         )
 
 
+def check_backend(owner: object) -> None:
+    """Raises AttackInputError unless `owner` (an attack or its class) runs on this
+    process's Keras backend."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend not in owner.backends:
+        name = owner.__name__ if isinstance(owner, type) else type(owner).__name__
+        raise AttackInputError(
+            f"{name} runs on the {' and '.join(owner.backends)} backend(s) only, and this "
+            f"process runs Keras on {backend!r}: set KERAS_BACKEND=tensorflow, or use "
+            "APGD and Square, which run on every backend"
+        )
+
+
 def check_seed(owner: object, value) -> None:
     """Raises ValueError naming `owner`'s setting `seed` unless `value` is an integer."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -244,6 +279,10 @@ class Attack:
     # The threat models the attack implements (the suite leaves an attack out, and says
     # so, for a norm it lacks).
     norms: tuple[str, ...] = ("Linf",)
+    # The Keras backends the attack runs on: APGD and Square are `keras.ops` with a
+    # gradient module per backend (`keras_rbf.attacks.backends`); the others are
+    # TensorFlow code (CleverHans' and Foolbox's attacks, and FAB-T for now).
+    backends: tuple[str, ...] = ("tensorflow",)
     # True where `_generate_batch` is TensorFlow ops only, tensors in and out, with no
     # NumPy or Python state per call: `perturb` can then be compiled into a train step
     # (adversarial training); other attacks run eagerly through `generate`.
@@ -260,6 +299,7 @@ class Attack:
             raise ValueError(
                 f"{type(self).__name__}: batch_size must be a positive integer, got {batch_size!r}"
             )
+        check_backend(self)
         self.model = model
         self.batch_size = batch_size
         self.progress = progress

@@ -1,5 +1,5 @@
-"""The Square attack (Andriushchenko et al., ECCV 2020) in the L-inf or L2 ball,
-compiled with `tf.function`.
+"""The Square attack (Andriushchenko et al., ECCV 2020) in the L-inf or L2 ball, on every
+Keras 3 backend.
 
 A gradient-free random search, so gradient masking does not fool it; each query changes
 a square window whose area is a fraction `p` of the image, halved on AutoAttack's
@@ -21,12 +21,13 @@ down.
 Written here because ART's `SquareAttack` (the reference it is tested against) and
 AutoAttack's draw one window and one colour per query for the whole batch and loop in
 Python; here every image draws its own window and colours (as in the authors' original
-code), the whole search runs in one `tf.function`, and only images still standing are
-queried. Random numbers depend on `seed` and each image's bytes only, so neither the
-batch size nor the other images change a result. In the L2 start, blocks are laid only
-where they fit (AutoAttack lays `h // s` of them from the same offset along both axes,
-which fails on images whose side is not about 5 blocks, e.g. 24 pixels, and on
-non-square ones); on square images of any size AutoAttack accepts, the grid is its grid.
+code), each query is one compiled call of the backend (`keras_rbf.attacks.backends`),
+and only images still standing are queried (`keras_rbf.attacks.standing`). Random
+numbers depend on `seed` and each image's bytes only, so neither the batch size nor the
+other images change a result. In the L2 start, blocks are laid only where they fit
+(AutoAttack lays `h // s` of them from the same offset along both axes, which fails on
+images whose side is not about 5 blocks, e.g. 24 pixels, and on non-square ones); on
+square images of any size AutoAttack accepts, the grid is its grid.
 """
 
 from __future__ import annotations
@@ -34,9 +35,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
+from keras_rbf.attacks import backends, standing
 from keras_rbf.attacks.base import (
+    ALL_BACKENDS,
     Attack,
     AttackInputError,
     check_eps,
@@ -45,7 +48,10 @@ from keras_rbf.attacks.base import (
     check_seed,
     compiled,
     image_keys,
+    logits_fn,
+    predict,
 )
+from keras_rbf.attacks.losses import margin
 
 __all__ = ["Square", "l2_init", "margin", "p_selection", "pseudo_gaussian_pert"]
 
@@ -69,18 +75,6 @@ def p_selection(p_init: float, it: int, n_queries: int, rescale: bool = True) ->
     bounds = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
     halvings = sum(it > b for b in bounds)
     return p_init / 2**halvings
-
-
-def margin(logits, y):
-    """Per-example margin `z_y - max_{i != y} z_i` (negative when misclassified)."""
-    z_y = tf.gather(logits, y, batch_dims=1)
-    other = tf.reduce_max(
-        tf.where(
-            tf.one_hot(y, tf.shape(logits)[-1]) > 0, tf.fill(tf.shape(logits), -np.inf), logits
-        ),
-        axis=-1,
-    )
-    return z_y - other
 
 
 def _rectangle(rows: int, cols: int) -> np.ndarray:
@@ -148,6 +142,7 @@ class Square(Attack):
     }
     name = "square"
     norms = ("Linf", "L2")  # AutoAttack's L1 Square is not ported (yet)
+    backends = ALL_BACKENDS
 
     def __init__(self, model, batch_size: int = 500, progress: bool = False, **settings):
         super().__init__(model, batch_size=batch_size, progress=progress, **settings)
@@ -194,17 +189,25 @@ class Square(Attack):
         if len(x) == 0:
             return x.copy(), np.zeros(0, bool)
         init, draws = self._draws(x)
-        key = ("square", s["norm"], h, w, c, s["n_queries"], float(s["p_init"]))
-        key += (s["rescale_schedule"],)
-        run = compiled(self.model, key, lambda fn: self._compile(fn, h, w, c))
-        adv, hit = run(
-            tf.constant(x),
-            tf.constant(y),
-            tf.constant(init),
-            tf.constant(draws),
-            tf.constant(float(s["eps"])),
-        )
-        return adv.numpy(), hit.numpy()
+        key = ("square", s["norm"], h, w, c)
+        start_fn, step = compiled(self.model, key, lambda fn: self._compile(fn, h, w, c))
+        eps = np.float32(s["eps"])
+        start = ops.convert_to_numpy(start_fn(*map(ops.convert_to_tensor, (x, init, eps))))
+        logits = predict(logits_fn(self.model), start)
+        out_x, out_hit = start.copy(), logits.argmax(-1) != y
+        rows = np.flatnonzero(~out_hit)  # broken at the start: keep the start
+        loss = ops.convert_to_numpy(margin(ops.convert_to_tensor(logits), y))
+        state = dict(x=x, y=y.astype(np.int32), best=start, loss=loss, u=draws.swapaxes(0, 1))
+        state = {k: ops.convert_to_tensor(v[rows]) for k, v in state.items()}
+
+        def record(images, hit, outputs):
+            out_x[rows[images[hit]]] = outputs["x"][hit]
+            out_hit[rows[images[hit]]] = True
+
+        fixed = backends.current().FIXED_SHAPES
+        state, images, live = standing.run(step, state, self._scalars(h, w, c), record, fixed)
+        out_x[rows[images[live]]] = ops.convert_to_numpy(state["best"])[live]
+        return out_x, out_hit
 
     def _draws(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each image's random numbers, from its own generator: the start (Linf: stripes
@@ -242,146 +245,115 @@ class Square(Attack):
             sides.append(side + 1 if l2 and side % 2 == 0 else side)
         return np.minimum(np.asarray(sides, np.int32), min(h, w))
 
-    def _compile(self, fn, h: int, w: int, c: int):
-        """The whole search as one `tf.function(x, y, init, draws, eps)`."""
-        # Why this function is long: one tf.function body: Square's whole iteration is traced as
-        # one graph (issue 20 rewrites this wing)
-        l2 = self._settings["norm"] == "L2"
+    def _scalars(self, h: int, w: int, c: int) -> list[dict]:
+        """Each query's scalars: its index, the window's side and (L2) the side's
+        `pseudo_gaussian_pert` padded to the largest side."""
         sides = self._sides(h, w, c)
-        start_fn, candidate = (
-            _l2_steps(sides, h, w, c) if l2 else _linf_steps(tf.constant(sides), h, w)
-        )
-        sides = tf.constant(sides)
+        eps = np.float32(self._settings["eps"])
+        out = [dict(i=np.int32(i), side=side, eps=eps) for i, side in enumerate(sides)]
+        if self._settings["norm"] == "L2":
+            big = int(sides.max())
+            padded = {}
+            for side in set(sides.tolist()):
+                padded[side] = np.zeros((big, big), np.float32)
+                padded[side][:side, :side] = pseudo_gaussian_pert(side)
+            for values in out:
+                values["pattern"] = padded[int(values["side"])]
+        return out
 
-        def evaluate(xa, y):
-            logits = fn(xa)
-            hit = tf.argmax(logits, axis=-1, output_type=tf.int64) != y
-            return margin(logits, y), hit
+    def _compile(self, fn, h: int, w: int, c: int):
+        """`(start, step)` compiled by the backend: `start(x, init, eps)`, the first query,
+        and the search step `step(scalars, state) -> (state, hit, {"x"})` for
+        `keras_rbf.attacks.standing.run`."""
+        l2 = self._settings["norm"] == "L2"
+        start_fn, candidate = _l2_steps(h, w, c) if l2 else _linf_steps(h, w)
 
-        spec = tf.TensorSpec([None, h, w, c], tf.float32)
-
-        @tf.function(
-            input_signature=[
-                spec,
-                tf.TensorSpec([None], tf.int64),
-                spec if l2 else tf.TensorSpec([None, 1, w, c], tf.float32),
-                tf.TensorSpec([None, None, (5 if l2 else 2) + c], tf.float32),
-                tf.TensorSpec([], tf.float32),
-            ]
-        )
-        def run(x, y, init, draws, eps):
-            start = start_fn(x, init, eps)
-            loss, hit = evaluate(start, y)
-            st = {"idx": tf.range(tf.shape(x)[0]), "x": x, "y": y, "best": start, "loss": loss}
-            st = {k: tf.boolean_mask(v, ~hit) for k, v in st.items()}
-
-            def body(i, out_x, out_hit, st):
-                u = tf.gather(draws[i], st["idx"])
-                cand = candidate(i, st["x"], st["best"], u, eps)
-                loss, hit = evaluate(cand, st["y"])
-                where = tf.boolean_mask(st["idx"], hit)[:, None]
-                out_x = tf.tensor_scatter_nd_update(out_x, where, tf.boolean_mask(cand, hit))
-                out_hit = tf.tensor_scatter_nd_update(
-                    out_hit, where, tf.ones_like(where[:, 0], tf.bool)
-                )
-                better = loss < st["loss"]
-                new = dict(
-                    st,
-                    best=tf.where(better[:, None, None, None], cand, st["best"]),
-                    loss=tf.where(better, loss, st["loss"]),
-                )
-                return i + 1, out_x, out_hit, {k: tf.boolean_mask(v, ~hit) for k, v in new.items()}
-
-            def cond(i, out_x, out_hit, st):
-                return (i < tf.shape(sides)[0]) & (tf.size(st["idx"]) > 0)
-
-            invariants = {k: tf.TensorShape([None]).concatenate(v.shape[1:]) for k, v in st.items()}
-            _, out_x, out_hit, st = tf.while_loop(
-                cond,
-                body,
-                (tf.constant(0), start, hit, st),
-                shape_invariants=(tf.TensorShape([]), start.shape, hit.shape, invariants),
+        def step(sc, st):
+            u = ops.take(st["u"], sc["i"], axis=1)
+            cand = candidate(sc, st["x"], st["best"], u, sc["eps"])
+            logits = fn(cand)
+            loss = margin(logits, st["y"])
+            hit = ops.cast(ops.argmax(logits, axis=-1), "int32") != st["y"]
+            better = loss < st["loss"]
+            new = dict(
+                st,
+                best=ops.where(better[:, None, None, None], cand, st["best"]),
+                loss=ops.where(better, loss, st["loss"]),
             )
-            out_x = tf.tensor_scatter_nd_update(out_x, st["idx"][:, None], st["best"])
-            return out_x, out_hit
+            return new, hit, {"x": cand}
 
-        return run
+        backend = backends.current()
+        return backend.compile(start_fn), backend.compile(step)
 
 
 def _window(top, left, side, h: int, w: int):
     """`(B, h, w, 1)` bool: the square of `side` at `(top, left)`, `(B,)` int32 each."""
-    rows = tf.range(h, dtype=tf.int32)[None, :, None, None]
-    cols = tf.range(w, dtype=tf.int32)[None, None, :, None]
-    top, left = top[:, None, None, None], left[:, None, None, None]
+    rows = ops.reshape(ops.arange(h, dtype="int32"), (1, h, 1, 1))
+    cols = ops.reshape(ops.arange(w, dtype="int32"), (1, 1, w, 1))
+    top, left = ops.reshape(top, (-1, 1, 1, 1)), ops.reshape(left, (-1, 1, 1, 1))
     return (rows >= top) & (rows < top + side) & (cols >= left) & (cols < left + side)
 
 
 def _corner(u, side, h: int, w: int):
     """A window's top-left corner from two uniforms: AutoAttack's `random_int(0, h - s)`
     (never the last position, as there)."""
-    top = tf.cast(tf.floor(u[:, 0] * tf.cast(h - side, tf.float32)), tf.int32)
-    left = tf.cast(tf.floor(u[:, 1] * tf.cast(w - side, tf.float32)), tf.int32)
+    top = ops.cast(ops.floor(u[:, 0] * ops.cast(h - side, "float32")), "int32")
+    left = ops.cast(ops.floor(u[:, 1] * ops.cast(w - side, "float32")), "int32")
     return top, left
 
 
-def _linf_steps(sides, h: int, w: int):
+def _linf_steps(h: int, w: int):
     """The L-inf start (stripes of +-eps) and query (a +-2 eps window, projected)."""
 
     def start(x, stripes, eps):
-        return tf.clip_by_value(x + eps * stripes, 0.0, 1.0)
+        return ops.clip(x + eps * stripes, 0.0, 1.0)
 
-    def candidate(i, x0, best, u, eps):
-        side = sides[i]
+    def candidate(sc, x0, best, u, eps):
+        side = sc["side"]
         top, left = _corner(u, side, h, w)
         window = _window(top, left, side, h, w)
-        colour = tf.where(u[:, None, None, 2:] < 0.5, -2.0 * eps, 2.0 * eps)
-        cand = best + tf.cast(window, tf.float32) * colour
-        return tf.clip_by_value(cand, tf.maximum(x0 - eps, 0.0), tf.minimum(x0 + eps, 1.0))
+        colour = ops.where(u[:, None, None, 2:] < 0.5, -2.0 * eps, 2.0 * eps)
+        cand = best + ops.cast(window, "float32") * colour
+        return ops.clip(cand, ops.maximum(x0 - eps, 0.0), ops.minimum(x0 + eps, 1.0))
 
     return start, candidate
 
 
 def _l2_norm(v, axes):
-    return tf.sqrt(tf.reduce_sum(v**2, axis=axes, keepdims=True))
+    return ops.sqrt(ops.sum(v**2, axis=axes, keepdims=True))
 
 
-def _l2_steps(sides: np.ndarray, h: int, w: int, c: int):
+def _l2_steps(h: int, w: int, c: int):
     """The L2 start (`l2_init` on the eps sphere) and query (AutoAttack's two-window
-    update), with each side's `pseudo_gaussian_pert` padded into one `(S, S)` stack."""
-    distinct = sorted(set(sides.tolist()))
-    big = max(distinct)
-    stack = np.zeros((len(distinct), big, big), np.float32)
-    for j, side in enumerate(distinct):
-        stack[j, :side, :side] = pseudo_gaussian_pert(side)
-    which = tf.constant([distinct.index(side) for side in sides.tolist()], tf.int32)
-    stack, sides = tf.constant(stack), tf.constant(sides)
-    rows, cols = tf.range(h, dtype=tf.int32), tf.range(w, dtype=tf.int32)
+    update); each query's `pseudo_gaussian_pert` comes padded in its scalars."""
 
     def start(x, init, eps):
-        return tf.clip_by_value(x + eps * init / (_l2_norm(init, [1, 2, 3]) + 1e-12), 0.0, 1.0)
+        return ops.clip(x + eps * init / (_l2_norm(init, [1, 2, 3]) + 1e-12), 0.0, 1.0)
 
-    def candidate(i, x0, best, u, eps):
-        side = sides[i]
+    def candidate(sc, x0, best, u, eps):
+        side, pattern = sc["side"], sc["pattern"]
+        big = pattern.shape[0]
         top, left = _corner(u[:, 0:2], side, h, w)
         top2, left2 = _corner(u[:, 2:4], side, h, w)
-        first = tf.cast(_window(top, left, side, h, w), tf.float32)
-        second = tf.cast(_window(top2, left2, side, h, w), tf.float32)
+        first = ops.cast(_window(top, left, side, h, w), "float32")
+        second = ops.cast(_window(top2, left2, side, h, w), "float32")
         delta = best - x0
         size_first = _l2_norm(delta * first, [1, 2])  # (B, 1, 1, c), per channel
-        size_both = _l2_norm(delta * tf.maximum(first, second), [1, 2])
+        size_both = _l2_norm(delta * ops.maximum(first, second), [1, 2])
         size_image = _l2_norm(delta, [1, 2, 3])
         # The side's pattern, transposed where drawn so, moved to (top, left).
-        pattern = tf.gather(stack, which[i])
         flip = u[:, 4] > 0.5
-        pattern = tf.where(flip[:, None, None], tf.transpose(pattern)[None], pattern[None])
-        r = tf.clip_by_value(rows[None] - top[:, None], 0, big - 1)
-        k = tf.clip_by_value(cols[None] - left[:, None], 0, big - 1)
-        pattern = tf.gather(tf.gather(pattern, r, batch_dims=1), k, axis=2, batch_dims=1)
-        signs = tf.where(u[:, None, None, 5:] < 0.5, -1.0, 1.0)
+        pattern = ops.where(flip[:, None, None], ops.transpose(pattern)[None], pattern[None])
+        n = ops.shape(pattern)[0]
+        r = ops.clip(ops.arange(h, dtype="int32")[None] - top[:, None], 0, big - 1)
+        k = ops.clip(ops.arange(w, dtype="int32")[None] - left[:, None], 0, big - 1)
+        pattern = ops.take_along_axis(pattern, ops.broadcast_to(r[:, :, None], (n, h, big)), 1)
+        pattern = ops.take_along_axis(pattern, ops.broadcast_to(k[:, None, :], (n, h, w)), 2)
+        signs = ops.where(u[:, None, None, 5:] < 0.5, -1.0, 1.0)
         new = pattern[..., None] * first * signs + delta * first / (1e-12 + size_first)
-        budget = tf.maximum(eps**2 - size_image**2, 0.0) / c + size_both**2
-        new = new / (1e-12 + _l2_norm(new, [1, 2])) * tf.sqrt(budget)
-        delta = tf.where(first > 0, new, tf.where(second > 0, 0.0, delta))
-        return tf.clip_by_value(x0 + eps * delta / (_l2_norm(delta, [1, 2, 3]) + 1e-12), 0.0, 1.0)
+        budget = ops.maximum(eps**2 - size_image**2, 0.0) / c + size_both**2
+        new = new / (1e-12 + _l2_norm(new, [1, 2])) * ops.sqrt(budget)
+        delta = ops.where(first > 0, new, ops.where(second > 0, 0.0, delta))
+        return ops.clip(x0 + eps * delta / (_l2_norm(delta, [1, 2, 3]) + 1e-12), 0.0, 1.0)
 
     return start, candidate

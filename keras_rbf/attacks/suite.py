@@ -28,11 +28,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 from tqdm.auto import tqdm
 
 from keras_rbf.attacks.base import (
+    ALL_BACKENDS,
     NORMS,
     Attack,
     check_eps,
@@ -40,6 +42,7 @@ from keras_rbf.attacks.base import (
     check_seed,
     logits_fn,
     lp_norms,
+    predict,
 )
 
 __all__ = [
@@ -179,7 +182,7 @@ def as_logits(model: Callable, x_probe: np.ndarray) -> tuple[Callable, str]:
         used as they are.
     """
     fn = logits_fn(model)
-    out = np.asarray(fn(tf.constant(np.asarray(x_probe, np.float32))), np.float64)
+    out = np.asarray(predict(fn, x_probe), np.float64)
     if out.ndim != 2 or out.shape[-1] < 2:
         raise ValueError(
             f"the model must output (N, classes) scores with at least 2 "
@@ -190,7 +193,7 @@ def as_logits(model: Callable, x_probe: np.ndarray) -> tuple[Callable, str]:
         return fn, ""
 
     def log_probabilities(x):
-        return tf.math.log(tf.maximum(tf.cast(fn(x), tf.float32), 1e-30))
+        return ops.log(ops.maximum(ops.cast(fn(x), "float32"), 1e-30))
 
     return log_probabilities, (
         "the model outputs probabilities; it was attacked through "
@@ -221,6 +224,7 @@ class StrongSuite(Attack):
 
     DEFAULTS = dict(eps=0.3, norm="Linf", suite="cpu", seed=0)
     name = "strong"
+    backends = ALL_BACKENDS  # what it cannot run on this backend it leaves out, and says
 
     def _validate(self) -> None:
         s = self._settings
@@ -326,13 +330,19 @@ class StrongSuite(Attack):
         from keras_rbf.attacks import ATTACKS
 
         s = self._settings
-        n_classes = int(np.asarray(fn(tf.constant(x[:1]))).shape[-1]) if len(x) else 10
+        n_classes = int(predict(fn, x[:1]).shape[-1]) if len(x) else 10
         out, notes = [], []
         for c in components(s["suite"], s["norm"]):
             kwargs = self._kwargs(c)
             cls = ATTACKS.get(c.attack)
             if cls is None or s["norm"] not in cls.norms:
                 notes.append(f"{c.name} left out: not implemented for {s['norm']} in this package")
+                continue
+            if keras.backend.backend() not in cls.backends:
+                notes.append(
+                    f"{c.name} left out: it runs on the {' and '.join(cls.backends)} "
+                    f"backend only in this package, not on {keras.backend.backend()!r}"
+                )
                 continue
             missing = sorted(set(kwargs) - set(cls.DEFAULTS))
             if missing:
@@ -359,7 +369,7 @@ class StrongSuite(Attack):
 
     def _predict(self, fn: Callable, x: np.ndarray) -> np.ndarray:
         out = [
-            np.argmax(np.asarray(fn(tf.constant(x[i : i + self.batch_size]))), -1)
+            np.argmax(predict(fn, x[i : i + self.batch_size]), -1)
             for i in range(0, len(x), self.batch_size)
         ]
         return np.concatenate(out) if out else np.zeros(0, np.int64)
