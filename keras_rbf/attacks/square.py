@@ -262,8 +262,8 @@ class Square(Attack):
         return out
 
     def _compile(self, fn, h: int, w: int, c: int):
-        """`(start, step)` compiled by the backend: `start(x, init, eps)`, the first query,
-        and the search step `step(scalars, state) -> (state, hit, {"x"})` for
+        """`(start, step)`: `start(x, init, eps)`, the first query, and, compiled by the
+        backend, the search step `step(scalars, state) -> (state, hit, {"x"})` for
         `keras_rbf.attacks.standing.run`."""
         l2 = self._settings["norm"] == "L2"
         start_fn, candidate = _l2_steps(h, w, c) if l2 else _linf_steps(h, w)
@@ -283,7 +283,7 @@ class Square(Attack):
             return new, hit, {"x": cand}
 
         backend = backends.current()
-        return backend.compile(start_fn), backend.compile(step)
+        return start_fn, backend.compile(step)  # the start runs once per run: eager
 
 
 def _window(top, left, side, h: int, w: int):

@@ -57,6 +57,11 @@ def run(
     n = int(ops.shape(next(iter(state.values())))[0])
     images = np.arange(n)  # original index of each row
     live = np.ones(n, bool)  # rows still standing (False: broken, or padding)
+    if fixed_shapes and n:
+        # Every run starts at a power of two too, so runs on different counts of
+        # standing images (restarts, targets, components) share their compilations.
+        rows = _padded(images)
+        state, images, live = take(state, rows), images[rows], np.arange(len(rows)) < n
     for values in scalars:
         if not live.any():
             break
@@ -80,6 +85,10 @@ def _shrink(live: np.ndarray, fixed_shapes: bool) -> np.ndarray | None:
         return np.flatnonzero(live)
     if count == 0 or count > len(live) // 2:
         return None
-    size = 1 << (count - 1).bit_length()
-    rows = np.flatnonzero(live)
-    return np.concatenate([rows, np.full(size - count, rows[0])])
+    return _padded(np.flatnonzero(live))
+
+
+def _padded(rows: np.ndarray) -> np.ndarray:
+    """`rows` padded with copies of its first to the next power of two."""
+    size = 1 << (len(rows) - 1).bit_length()
+    return np.concatenate([rows, np.full(size - len(rows), rows[0])])
