@@ -163,6 +163,26 @@ def write_isic_split(root: Path, split_dirs: tuple[str, str], ids, size=(20, 14)
     return masks
 
 
+@pytest.fixture(params=["jax", "torch"])
+def other_backend(request) -> str:
+    """ "jax" and "torch" in turn, for tests that run a child process under that Keras
+    backend and check it against this (TensorFlow) process; skips where the backend is
+    not installed or this process does not run TensorFlow."""
+    import importlib.util
+
+    import keras
+
+    backend = request.param
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(
+            f"{backend} is not installed (jax is in the dev extra; torch: "
+            'pip install "torch==2.13.0+cpu", as the README says)'
+        )
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the reference side of this test runs on the TensorFlow backend")
+    return backend
+
+
 @pytest.fixture(scope="session")
 def write_isic() -> Callable[..., dict]:
     """`write_isic(root, split_dirs, ids, size=(20, 14), rng=None)`: see `write_isic_split`."""

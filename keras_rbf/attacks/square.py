@@ -247,12 +247,13 @@ class Square(Attack):
 
     def _scalars(self, h: int, w: int, c: int) -> list[dict]:
         """Each query's scalars: its index, the window's side and (L2) the side's
-        `pseudo_gaussian_pert` padded to the largest side."""
+        `pseudo_gaussian_pert` padded with zeros to `(max(h, w), max(h, w))` (a shape
+        known when the step is traced)."""
         sides = self._sides(h, w, c)
         eps = np.float32(self._settings["eps"])
         out = [dict(i=np.int32(i), side=side, eps=eps) for i, side in enumerate(sides)]
         if self._settings["norm"] == "L2":
-            big = int(sides.max())
+            big = max(h, w)
             padded = {}
             for side in set(sides.tolist()):
                 padded[side] = np.zeros((big, big), np.float32)
@@ -331,8 +332,7 @@ def _l2_steps(h: int, w: int, c: int):
         return ops.clip(x + eps * init / (_l2_norm(init, [1, 2, 3]) + 1e-12), 0.0, 1.0)
 
     def candidate(sc, x0, best, u, eps):
-        side, pattern = sc["side"], sc["pattern"]
-        big = pattern.shape[0]
+        side, pattern, big = sc["side"], sc["pattern"], max(h, w)
         top, left = _corner(u[:, 0:2], side, h, w)
         top2, left2 = _corner(u[:, 2:4], side, h, w)
         first = ops.cast(_window(top, left, side, h, w), "float32")
