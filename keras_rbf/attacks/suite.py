@@ -28,7 +28,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import keras
 import numpy as np
 from keras import ops
 from tqdm.auto import tqdm
@@ -37,6 +36,8 @@ from keras_rbf.attacks.base import (
     ALL_BACKENDS,
     NORMS,
     Attack,
+    AttackInputError,
+    check_backend,
     check_eps,
     check_images,
     check_seed,
@@ -338,11 +339,10 @@ class StrongSuite(Attack):
             if cls is None or s["norm"] not in cls.norms:
                 notes.append(f"{c.name} left out: not implemented for {s['norm']} in this package")
                 continue
-            if keras.backend.backend() not in cls.backends:
-                notes.append(
-                    f"{c.name} left out: it runs on the {' and '.join(cls.backends)} "
-                    f"backend only in this package, not on {keras.backend.backend()!r}"
-                )
+            try:
+                check_backend(cls)
+            except AttackInputError as err:
+                notes.append(f"{c.name} left out: {err}")
                 continue
             missing = sorted(set(kwargs) - set(cls.DEFAULTS))
             if missing:

@@ -226,6 +226,29 @@ def test_binary_classifiers_get_the_stages_that_fit():
         APGD(model, eps=0.1, loss="dlr").generate(x, y)
 
 
+def test_a_component_this_backend_cannot_run_is_left_out_and_said(monkeypatch):
+    """FAB-T is TensorFlow code: on another backend the standard suite's stage list drops
+    it with the attack's own one-line reason (which `note_flags` turns into a flag)."""
+    from keras_rbf.attacks import FABT, Square
+    from keras_rbf.attacks.base import AttackInputError
+    from keras_rbf.reports.masking import note_flags
+
+    model = keras.Sequential(
+        [keras.Input((6, 6, 1)), keras.layers.Flatten(), keras.layers.Dense(4)]
+    )
+    x = np.random.default_rng(0).uniform(size=(4, 6, 6, 1)).astype("float32")
+    suite = StrongSuite(model, eps=0.2, suite="standard")
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    stages, notes = suite._stages(model, model, x)
+    assert [name for name, _ in stages] == ["apgd-ce", "apgd-t", "square"]
+    assert [n for n in notes if n.startswith("fab-t left out: FABT runs on the tensorflow")]
+    left_out = [f for f in note_flags(notes) if f["flag"] == "component left out"]
+    assert [f["detail"].split(":")[0] for f in left_out] == ["fab-t left out"]
+    with pytest.raises(AttackInputError, match="KERAS_BACKEND=tensorflow"):
+        FABT(model, eps=0.2)
+    Square(model, eps=0.2)  # keras.ops attacks build on any backend
+
+
 # ------------------------------------------------------------------------------ slow
 def _adversarially_trained_cnn():
     """A small CNN trained with PGD (Madry et al.), eps ramped to 0.3: a positive
